@@ -1,0 +1,39 @@
+"""Sample images that work offline: generated dogs with their true boxes, and scikit-image's photos."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from core.images import DecodedImage, image_from_array
+
+# A set no model was trained or validated on (training uses 1, validation 2).
+SAMPLE_SEED = 7
+_GENERATED = 8
+_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+
+
+@dataclass(frozen=True)
+class Sample:
+    image: DecodedImage
+    caption: str
+    label: str | None = None  # the true class, where known
+    box: tuple[int, int, int, int] | None = None  # the true box [x0, y0, x1, y1), where known
+
+
+@lru_cache(maxsize=1)
+def sample_images() -> tuple[Sample, ...]:
+    """Generated dogs (set 7, half of each class, with true boxes), then real photos from scikit-image."""
+    from skimage import data
+
+    from models import dataset
+
+    samples = []
+    for index in range(_GENERATED):
+        dog = dataset.generate(SAMPLE_SEED, index)
+        label = dataset.LABELS[dog.label]
+        name = f"generated-{index + 1}-{label.replace(' ', '-')}.png"
+        samples.append(Sample(image_from_array(dog.pixels, name), f"Generated: {label}", label, dog.box))
+    for photo in _PHOTOS:
+        samples.append(Sample(image_from_array(getattr(data, photo)(), f"{photo}.png"), f"Photo: {photo}"))
+    return tuple(samples)

@@ -1,0 +1,99 @@
+"""A real `streamlit run` server driven by Debian's Chromium through Playwright; screenshots in artifacts/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core.images import encode_png
+from models import dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+if CHROMIUM is None and os.environ.get("CI") != "true":
+    pytestmark = [pytest.mark.browser, pytest.mark.skip(reason="Debian's chromium is not installed (apt-get install chromium)")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    assert CHROMIUM, "chromium is missing: .ci/run installs it with apt-get"
+    port = _free_port()
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    log = open(ROOT / "artifacts" / "streamlit.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless=true",
+         "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not answer /_stcore/health within 90 s; see artifacts/streamlit.log")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.set_default_timeout(120_000)
+        yield page
+        browser.close()
+
+
+def _wait_until_idle(page) -> None:
+    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=180_000)
+
+
+def test_upload_shows_both_models_predictions_and_a_screenshot(page, server, tmp_path):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(server)
+    page.get_by_text("Classification", exact=True).first.wait_for()
+    page.get_by_text("demo-efficientnet", exact=True).first.wait_for()
+    _wait_until_idle(page)
+    page.screenshot(path=SCREENSHOTS / "classification-samples.png", full_page=True)
+
+    dog = dataset.generate(41, 1)
+    upload = tmp_path / "my-dog.png"
+    upload.write_bytes(encode_png(dog.pixels))
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
+    page.get_by_text("my-dog.png", exact=False).first.wait_for()
+    _wait_until_idle(page)
+    main = page.get_by_test_id("stMain")
+    assert main.get_by_text("my-dog.png").count() >= 1
+    verdicts = main.get_by_text(dataset.LABELS[dog.label], exact=False)
+    assert verdicts.count() >= 2
+    assert main.get_by_test_id("stVegaLiteChart").count() >= 6  # two samples and the upload, two models each
+    page.screenshot(path=SCREENSHOTS / "classification-upload.png", full_page=True)
+    assert (SCREENSHOTS / "classification-upload.png").stat().st_size > 50_000

@@ -1,0 +1,85 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.__main__ import main
+from core.classify import classify, top_k
+from core.images import encode_png
+from models import dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_top_k_is_sorted_and_capped_at_the_class_count_and_five():
+    probabilities = np.array([0.1, 0.4, 0.05, 0.2, 0.15, 0.06, 0.04])
+    labels = tuple("abcdefg")
+    assert [p.label for p in top_k(probabilities, labels, 3)] == ["b", "d", "e"]
+    assert len(top_k(probabilities, labels, 10)) == 5
+    assert [p.label for p in top_k(np.array([0.3, 0.7]), ("x", "y"), 5)] == ["y", "x"]
+
+
+def test_bundled_models_classify_unseen_generated_images_correctly(bundled_models):
+    images, labels = dataset.generate_batch(seed=31, count=48)
+    for name, model in bundled_models.items():
+        results = classify(model, list(images), k=2)
+        predicted = np.array([dataset.LABELS.index(r[0].label) for r in results])
+        assert np.mean(predicted == labels) >= 0.9, name
+        for r in results:
+            assert abs(sum(p.probability for p in r) - 1) < 1e-5
+            assert r[0].probability >= r[1].probability
+
+
+def test_classification_is_the_same_alone_and_in_a_batch(bundled_models):
+    images, _ = dataset.generate_batch(seed=32, count=5)
+    model = bundled_models["demo-efficientnet"]
+    together = classify(model, list(images))
+    alone = [classify(model, [image])[0] for image in images]
+    for a, b in zip(together, alone, strict=True):
+        assert a[0].label == b[0].label and abs(a[0].probability - b[0].probability) < 1e-5
+
+
+def test_classify_command_prints_one_json_line_per_image_and_model(tmp_path, capsys, bundled_models):
+    paths = []
+    for index in range(2):
+        path = tmp_path / f"dog{index}.png"
+        path.write_bytes(encode_png(dataset.generate(33, index).pixels))
+        paths.append(str(path))
+    assert main(["classify", "--model", "demo-resnet", "--model", "demo-efficientnet", "--top", "2", *paths]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["image"], line["model"]) for line in lines] == [
+        (paths[0], "demo-resnet"), (paths[1], "demo-resnet"),
+        (paths[0], "demo-efficientnet"), (paths[1], "demo-efficientnet")]
+    for line in lines:
+        probabilities = [p["probability"] for p in line["predictions"]]
+        assert probabilities == sorted(probabilities, reverse=True) and len(probabilities) == 2
+        assert {p["label"] for p in line["predictions"]} == set(dataset.LABELS)
+
+
+def test_models_command_lists_both_bundled_models_as_ready(capsys):
+    assert main(["models"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["name"], line["ready"]) for line in lines][:2] == [("demo-resnet", True), ("demo-efficientnet", True)]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["classify", "--model", "demo-resnet", "missing.png"], "missing.png cannot be read"),
+    (["classify", "--model", "nope", "x.png"], "no model called 'nope'"),
+])
+def test_command_errors_are_one_sentence_without_traceback(argv, message, capsys):
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error and error.count("\n") == 1
+
+
+def test_a_text_file_given_as_image_is_refused_in_one_line(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    result = subprocess.run([sys.executable, "-m", "core", "classify", "--model", "demo-resnet", str(text)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().startswith("error: notes.txt is not an image")
+    assert "Traceback" not in result.stderr

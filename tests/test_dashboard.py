@@ -1,0 +1,65 @@
+"""The dashboard driven by streamlit's AppTest: real models, real caches, no browser."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.images import encode_png
+from models import dataset
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+TIMEOUT = 120  # the first run loads TensorFlow and both models
+
+
+def _app() -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _texts(app: AppTest) -> str:
+    return "\n".join(element.value for element in [*app.markdown, *app.subheader, *app.caption])
+
+
+def test_first_visit_shows_both_models_predictions_for_the_default_samples():
+    app = _app()
+    assert app.selectbox(key="model_a").value == "demo-resnet"
+    assert app.selectbox(key="model_b").value == "demo-efficientnet"
+    subheaders = [s.value for s in app.subheader]
+    assert subheaders.count("demo-resnet") == 2 and subheaders.count("demo-efficientnet") == 2
+    verdicts = [m.value for m in app.markdown if m.value.startswith("**")]
+    assert len(verdicts) == 4 and all("%" in v for v in verdicts)
+
+
+def test_uploaded_image_gets_a_prediction_from_each_model():
+    app = _app()
+    for key in ("sample_0", "sample_1"):
+        app.checkbox(key=key).uncheck()
+    dog = dataset.generate(41, 1)
+    app.sidebar.file_uploader[0].set_value(("my dog.png", encode_png(dog.pixels), "image/png")).run()
+    assert not app.exception, app.exception
+    assert [s.value for s in app.subheader] == ["demo-resnet", "demo-efficientnet"]
+    verdicts = [m.value for m in app.markdown if m.value.startswith("**")]
+    assert len(verdicts) == 2
+    assert all(v.startswith(f"**{dataset.LABELS[dog.label]}**") for v in verdicts), verdicts
+
+
+def test_a_broken_upload_is_one_sentence_and_other_images_still_work():
+    app = _app()
+    app.sidebar.file_uploader[0].set_value(("broken.png", b"\x89PNG\r\n\x1a\n not really", "image/png")).run()
+    assert not app.exception, app.exception
+    assert [e.value for e in app.error] == [
+        "broken.png is not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF or WebP); upload one of those formats."]
+    assert [s.value for s in app.subheader].count("demo-resnet") == 2  # the two samples are still shown
+
+
+def test_one_model_only_and_no_images_have_clear_states():
+    app = _app()
+    app.selectbox(key="model_b").set_value("(none)").run()
+    assert set(s.value for s in app.subheader) == {"demo-resnet"}
+    for key in ("sample_0", "sample_1"):
+        app.checkbox(key=key).uncheck()
+    app.run()
+    assert any("Upload images or tick sample images" in i.value for i in app.info)
