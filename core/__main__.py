@@ -1,4 +1,4 @@
-"""Command line: `python -m core models` and `python -m core classify --model NAME IMAGE...`."""
+"""Command line: `python -m core models`, `classify` and `explain` (see `python -m core --help`)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,19 @@ def command_models(args: argparse.Namespace) -> None:
 
     for spec in known_models().values():
         card = spec.card
-        print(json.dumps({
-            "name": spec.name, "ready": spec.ready, "input_size": list(spec.input_size),
-            "labels": list(spec.labels), "output": spec.output, "preprocessing": spec.preprocessing,
-            "validation_accuracy": card.get("validation_accuracy"),
-        }))
+        print(
+            json.dumps(
+                {
+                    "name": spec.name,
+                    "ready": spec.ready,
+                    "input_size": list(spec.input_size),
+                    "labels": list(spec.labels),
+                    "output": spec.output,
+                    "preprocessing": spec.preprocessing,
+                    "validation_accuracy": card.get("validation_accuracy"),
+                }
+            )
+        )
 
 
 def command_classify(args: argparse.Namespace) -> None:
@@ -45,6 +53,85 @@ def command_classify(args: argparse.Namespace) -> None:
             print(json.dumps({"image": path, "model": spec.name, "predictions": as_json(predictions)}), flush=True)
 
 
+def _parse_value(text: str):
+    """--param values: int, float, true/false/none, else the string itself."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _parse_params(pairs: list[str]) -> dict:
+    params = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise UserError(f"--param {pair} should look like KEY=VALUE, e.g. --param num_samples=200.")
+        params[key.strip()] = _parse_value(value.strip())
+    return params
+
+
+def command_explain(args: argparse.Namespace) -> None:
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    from core.explain import METHODS, explain_images, method_params
+    from core.models import get_spec, load_model
+    from core.render import colour_limit, draw_boxes, overlay
+
+    spec = get_spec(args.model)
+    method = METHODS.get(args.method)
+    if method is None:
+        raise UserError(f"There is no method called '{args.method}'; choose one of {', '.join(METHODS)}.")
+    params = _parse_params(args.param)
+    try:
+        method_params(method, params)
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    target = None
+    if args.target is not None:
+        if args.target not in spec.labels:
+            raise UserError(f"{spec.name} has no class '{args.target}'; its classes: {', '.join(spec.labels)}.")
+        target = spec.labels.index(args.target)
+    images = [_read_image(path) for path in args.images]
+    model = load_model(spec)
+    args.out.mkdir(parents=True, exist_ok=True)
+    targets = None if target is None else [target] * len(images)
+    started = time.perf_counter()
+    results = explain_images(model, [image.pixels for image in images], method.name, targets, params, args.tol)
+    seconds = (time.perf_counter() - started) / len(images)
+    for path, image, result in zip(args.images, images, results, strict=True):
+        stem = f"{Path(path).stem}.{spec.name}.{method.name}"
+        np.save(args.out / f"{stem}.npy", result.map)
+        picture = overlay(image.pixels, result.map, colour_limit(result.map, method.signed), method.signed)
+        Image.fromarray(draw_boxes(picture, result.box, all_boxes=False)).save(args.out / f"{stem}.png")
+        record = {
+            "image": path,
+            "model": spec.name,
+            "method": method.name,
+            "target": result.target_label,
+            "map": f"{stem}.npy",
+            "overlay": f"{stem}.png",
+            "box": [round(v, 2) for v in result.box.box],
+            "centroid": [round(v, 2) for v in result.box.centroid],
+            "map_size": list(result.map.shape),
+            "signed": method.signed,
+            "params": method_params(method, params),
+            "seconds": round(seconds, 4),
+        }
+        (args.out / f"{stem}.json").write_text(json.dumps(record, indent=1))
+        print(json.dumps(record), flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Classify and explain images.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +142,25 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--top", type=int, default=5, help="number of classes to show (1-5)")
     classify.add_argument("images", nargs="+", metavar="IMAGE")
     classify.set_defaults(run=command_classify)
+    explain = commands.add_parser("explain", help="write an overlay PNG, the raw map (.npy) and a JSON record")
+    explain.add_argument("--model", required=True, help="model name")
+    explain.add_argument(
+        "--method",
+        required=True,
+        help="saliency, smoothgrad, integrated-gradients, gradcam, gradcam++, shap, shap-gradient or lime",
+    )
+    explain.add_argument("--target", help="class label to explain (default: the predicted class)")
+    explain.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method parameter, e.g. num_samples=200 (repeatable)",
+    )
+    explain.add_argument("--tol", type=float, default=0.9, help="share of saliency mass the box keeps per side")
+    explain.add_argument("--out", type=Path, required=True, help="folder for the results")
+    explain.add_argument("images", nargs="+", metavar="IMAGE")
+    explain.set_defaults(run=command_explain)
     return parser
 
 

@@ -26,10 +26,9 @@ def top_k(probabilities: np.ndarray, labels: tuple[str, ...], k: int) -> list[Pr
 
 def classify(model: LoadedModel, images: list[np.ndarray], k: int = MAX_TOP_K) -> list[list[Prediction]]:
     """Top-k predictions for each RGB uint8 image, from one batched model pass."""
-    probabilities = model.probabilities(model.spec.prepare(images))
+    probabilities = model.probabilities(model.spec.resize(images))
     return [top_k(row, model.spec.labels, k) for row in probabilities]
 
 
 def as_json(predictions: list[Prediction]) -> list[dict]:
     return [{"label": p.label, "probability": round(p.probability, 6)} for p in predictions]
-

@@ -6,8 +6,8 @@ import hashlib
 import io
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -101,17 +101,14 @@ def decode_image(
         raise _too_many_pixels(name, "has too many pixels to decode safely", max_pixels) from exc
     except Image.UnidentifiedImageError as exc:
         raise ImageError(
-            f"{name} is not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF or WebP); "
-            "upload one of those formats."
+            f"{name} is not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF or WebP); upload one of those formats."
         ) from exc
     except Exception as exc:  # noqa: BLE001 - any decoder failure here means a bad file
         raise ImageError(f"{name} is truncated or corrupt; re-export it and upload again.") from exc
     return DecodedImage(_read_only(pixels), hashlib.sha256(data).hexdigest(), name)
 
 
-def image_from_array(
-    pixels: np.ndarray, name: str, *, background: Sequence[int] = _WHITE
-) -> DecodedImage:
+def image_from_array(pixels: np.ndarray, name: str, *, background: Sequence[int] = _WHITE) -> DecodedImage:
     """Wrap a generated or sample image: uint8 (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA,
     converted like decode_image; sha256 hashes the shape and the resulting RGB bytes."""
     name = clean_name(name)
@@ -121,8 +118,7 @@ def image_from_array(
         raise ImageError(f"{name} has pixel type {arr.dtype}; it must be uint8 (0..255).")
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or arr.size == 0:
         raise ImageError(
-            f"{name} has shape {arr.shape}; it must be (height, width), (height, width, 3) "
-            "or (height, width, 4)."
+            f"{name} has shape {arr.shape}; it must be (height, width), (height, width, 3) or (height, width, 4)."
         )
     if arr.ndim == 2:
         rgb = np.repeat(arr[:, :, None], 3, axis=2)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from core.errors import ModelError
-from core.preprocessing import preprocess
+from core.preprocessing import PRESETS
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 BUNDLED = ("demo-resnet", "demo-efficientnet")
@@ -49,8 +49,9 @@ class ModelSpec:
     def channels(self) -> int:
         return 1 if self.color_mode == "grayscale" else 3
 
-    def prepare(self, images: list[np.ndarray]) -> np.ndarray:
-        """Model input (N, H, W, C) float32 from RGB uint8 images of any size: resize, colour mode, preprocess."""
+    def resize(self, images: list[np.ndarray]) -> np.ndarray:
+        """Model-sized pixels (N, H, W, C) float32 in 0..255 from RGB uint8 images of any size; the
+        model's preprocessing is applied inside its compiled functions, so gradients are per pixel."""
         height, width = self.input_size
         batch = np.empty((len(images), height, width, self.channels), np.float32)
         for i, pixels in enumerate(images):
@@ -60,7 +61,7 @@ class ModelSpec:
             if self.color_mode == "grayscale":
                 image = image.convert("L")
             batch[i] = np.asarray(image, np.float32).reshape(height, width, self.channels)
-        return preprocess(batch, self.preprocessing)
+        return batch
 
     @classmethod
     def from_card(cls, path: Path) -> ModelSpec:
@@ -102,32 +103,63 @@ class LoadedModel:
     def __init__(self, spec: ModelSpec, model) -> None:
         import tensorflow as tf
 
+        if spec.preprocessing not in PRESETS:
+            raise ModelError(f"Unknown preprocessing '{spec.preprocessing}'; choose one of {', '.join(PRESETS)}.")
         self.spec = spec
         self.model = model
         self.score_model = _score_model(model, spec.output)
-        height, width = spec.input_size
-        signature = [tf.TensorSpec((None, height, width, spec.channels), tf.float32)]
+        self._compiled: dict = {}
+        self._lock = threading.Lock()
         # Compiled once per model with a fixed signature, so no rerun or batch size retraces it.
-        self._scores = tf.function(lambda x: self.score_model(x, training=False), input_signature=signature)
-        self.scores(np.zeros((1, height, width, spec.channels), np.float32))
+        self._scores = tf.function(self.class_scores, input_signature=[self.pixel_signature])
+        # Warm up (trace once), then time one small batch: the basis of every cost estimate shown to users.
+        probe = np.zeros((8, *self.pixel_signature.shape[1:]), np.float32)
+        self.scores(probe[:1])
+        started = time.perf_counter()
+        self.scores(probe)
+        self.seconds_per_image = (time.perf_counter() - started) / len(probe)
 
     @property
     def name(self) -> str:
         return self.spec.name
 
-    @cached_property
-    def class_count(self) -> int:
-        return len(self.spec.labels)
+    @property
+    def pixel_signature(self):
+        import tensorflow as tf
 
-    def scores(self, inputs: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        height, width = self.spec.input_size
+        return tf.TensorSpec((None, height, width, self.spec.channels), tf.float32)
+
+    def preprocess_graph(self, pixels):
+        """The spec's preprocessing as tensor operations (differentiable)."""
+        return PRESETS[self.spec.preprocessing](pixels)
+
+    def raw_to_class_scores(self, raw, pixels):
+        """(N, classes) scores from the score model's raw output; one sigmoid unit S becomes (-S, S)."""
+        import tensorflow as tf
+
+        raw = tf.reshape(raw, (tf.shape(pixels)[0], -1))
+        return tf.concat([-raw, raw], axis=1) if self.spec.output == "sigmoid" else raw
+
+    def class_scores(self, pixels, training: bool = False):
+        """Tensor of class scores (N, classes) from model-sized 0..255 pixels; for use inside a GradientTape."""
+        return self.raw_to_class_scores(self.score_model(self.preprocess_graph(pixels), training=training), pixels)
+
+    def compiled(self, key, build):
+        """A function compiled once per model and key (e.g. a gradient step for one layer)."""
+        with self._lock:
+            if key not in self._compiled:
+                self._compiled[key] = build()
+            return self._compiled[key]
+
+    def scores(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Class scores before the final activation, (N, classes) float32; a one-unit sigmoid gives (-S, S)."""
-        parts = [self._scores(inputs[i : i + batch_size]).numpy() for i in range(0, len(inputs), batch_size)]
-        raw = np.concatenate(parts).astype(np.float32).reshape(len(inputs), -1)
-        return np.concatenate([-raw, raw], axis=1) if self.spec.output == "sigmoid" else raw
+        parts = [self._scores(pixels[i : i + batch_size]).numpy() for i in range(0, len(pixels), batch_size)]
+        return np.concatenate(parts).astype(np.float32)
 
-    def probabilities(self, inputs: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    def probabilities(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Class probabilities (N, classes) float32 from one batched pass."""
-        return probabilities_from_scores(self.scores(inputs, batch_size), self.spec.output)
+        return probabilities_from_scores(self.scores(pixels, batch_size), self.spec.output)
 
 
 def probabilities_from_scores(scores: np.ndarray, output: OutputKind) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Streamlit entry point: the page router and the sidebar shared by every page.
 
-    streamlit run dashboard/app.py
+streamlit run dashboard/app.py
 """
 
 from __future__ import annotations
@@ -31,26 +31,43 @@ def sidebar() -> None:
         if not choices:
             st.error("No model is ready: the bundled weights are missing from models/. Retrain them (see README).")
         st.selectbox("Model A", choices, key="model_a", index=0 if choices else None)
-        st.selectbox("Model B", [*choices, state.NO_MODEL], key="model_b",
-                     index=min(1, len(choices)), help="Pick (none) to look at one model only.")
+        st.selectbox(
+            "Model B",
+            [*choices, state.NO_MODEL],
+            key="model_b",
+            index=min(1, len(choices)),
+            help="Pick (none) to look at one model only.",
+        )
         st.header("Images")
-        st.file_uploader("Upload images", type=UPLOAD_TYPES, accept_multiple_files=True, key="uploads",
-                         max_upload_size=MAX_BYTES // 2**20,
-                         help="Images stay in this session's memory only; nothing is written to disk.")
+        st.file_uploader(
+            "Upload images",
+            type=UPLOAD_TYPES,
+            accept_multiple_files=True,
+            key="uploads",
+            max_upload_size=MAX_BYTES // 2**20,
+            help="Images stay in this session's memory only; nothing is written to disk.",
+        )
         samples = state.samples()
         with st.expander("Sample images", expanded=True):
             columns = st.columns(3)
             for index, sample in enumerate(samples):
                 with columns[index % 3]:
                     st.image(sample.image.pixels, width="stretch")
-                    st.checkbox(sample.caption.split(": ")[1], key=f"sample_{index}",
-                                value=index in DEFAULT_SAMPLES, help=sample.caption)
+                    st.checkbox(
+                        sample.caption.split(": ")[1],
+                        key=f"sample_{index}",
+                        value=index in DEFAULT_SAMPLES,
+                        help=sample.caption,
+                    )
 
 
 def run() -> None:
     st.set_page_config(page_title="Classifier explanations", page_icon="🔍", layout="wide")
     pages = [
         st.Page(VIEWS / "classification.py", title="Classification", icon="🏷️", default=True),
+        st.Page(VIEWS / "saliency.py", title="Saliency", icon="🔥"),
+        st.Page(VIEWS / "boxes.py", title="Bounding boxes", icon="🔲"),
+        st.Page(VIEWS / "perturbation.py", title="SHAP and LIME", icon="🧩"),
     ]
     page = st.navigation(pages)
     sidebar()

@@ -5,6 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from core.classify import Prediction
+from core.explain.saliency import BASELINES
+
+# Parameters whose values are words, with the words allowed.
+CHOICES = {"baseline": BASELINES, "segmentation": ("quickshift", "slic")}
 
 
 def prediction_chart(predictions: list[Prediction], key: str) -> None:
@@ -13,23 +17,231 @@ def prediction_chart(predictions: list[Prediction], key: str) -> None:
     spec = {
         "mark": {"type": "bar", "cornerRadiusEnd": 3, "height": {"band": 0.7}},
         "encoding": {
-            "y": {"field": "class", "type": "nominal", "sort": "-x", "title": None,
-                  "axis": {"labelLimit": 160, "labelFontSize": 13}},
-            "x": {"field": "probability", "type": "quantitative", "title": None,
-                  "scale": {"domain": [0, 1]}, "axis": {"format": "%", "tickCount": 5}},
-            "color": {"field": "top", "type": "nominal", "legend": None,
-                      "scale": {"domain": [True, False], "range": ["#e4572e", "#9aa5b1"]}},
+            "y": {
+                "field": "class",
+                "type": "nominal",
+                "sort": "-x",
+                "title": None,
+                "axis": {"labelLimit": 160, "labelFontSize": 13},
+            },
+            "x": {
+                "field": "probability",
+                "type": "quantitative",
+                "title": None,
+                "scale": {"domain": [0, 1]},
+                "axis": {"format": "%", "tickCount": 5},
+            },
+            "color": {
+                "field": "top",
+                "type": "nominal",
+                "legend": None,
+                "scale": {"domain": [True, False], "range": ["#e4572e", "#9aa5b1"]},
+            },
             "tooltip": [{"field": "class"}, {"field": "probability", "format": ".1%"}],
         },
         "height": 34 * len(rows),
     }
-    text = {"mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 12},
-            "encoding": {"y": spec["encoding"]["y"], "x": spec["encoding"]["x"],
-                         "text": {"field": "probability", "format": ".1%"}}}
-    st.vega_lite_chart({"values": rows}, {"layer": [spec, text], "height": spec["height"]},
-                       width="stretch", key=key)
+    text = {
+        "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 12},
+        "encoding": {
+            "y": spec["encoding"]["y"],
+            "x": spec["encoding"]["x"],
+            "text": {"field": "probability", "format": ".1%"},
+        },
+    }
+    st.vega_lite_chart({"values": rows}, {"layer": [spec, text], "height": spec["height"]}, width="stretch", key=key)
 
 
 def verdict(predictions: list[Prediction]) -> None:
     top = predictions[0]
     st.markdown(f"**{top.label}** · {top.probability:.1%}")
+
+
+def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
+    """Method picker and its parameters; returns (method name, parameters)."""
+    from core.explain import METHODS
+
+    method = (
+        st.segmented_control(
+            "Method",
+            methods,
+            format_func=lambda m: METHODS[m].title,
+            key=f"{key}_method",
+            default=methods[0],
+            selection_mode="single",
+        )
+        or methods[0]
+    )
+    params = dict(METHODS[method].defaults)
+    with st.expander("Parameters", expanded=False):
+        for name, value in METHODS[method].defaults.items():
+            widget_key = f"{key}_{method}_{name}"
+            if name in CHOICES:
+                params[name] = st.selectbox(name.capitalize(), CHOICES[name], key=widget_key)
+            elif name == "layer":
+                params[name] = st.text_input("Layer (empty: the model's default)", key=widget_key) or None
+            elif isinstance(value, bool):
+                params[name] = st.checkbox(name, value, key=widget_key)
+            elif isinstance(value, int):
+                params[name] = int(
+                    st.number_input(
+                        name.replace("_", " ").capitalize(),
+                        min_value=1 if name != "seed" else 0,
+                        value=value,
+                        step=max(1, value // 4),
+                        key=widget_key,
+                    )
+                )
+            elif isinstance(value, float):
+                params[name] = float(
+                    st.number_input(name.capitalize(), min_value=0.0, value=value, step=0.05, key=widget_key)
+                )
+    st.caption(METHODS[method].caption)
+    return method, params
+
+
+def target_control(labels: list[str], key: str) -> str | None:
+    """'Predicted class' (None) or a class label to explain."""
+    choice = st.selectbox("Explain the class", ["Predicted class", *labels], key=key)
+    return None if choice == "Predicted class" else choice
+
+
+def colour_controls(
+    key: str, signed: bool, legend: str = "Colours: **red** for the class, **blue** against"
+) -> tuple[str | None, float, bool]:
+    """Colour map (unsigned methods only), opacity and whether all maps share one colour scale."""
+    columns = st.columns(3)
+    colourmap = None
+    if not signed:
+        colourmap = columns[0].selectbox(
+            "Colour map", ["inferno", "jet", "viridis", "magma", "gray"], key=f"{key}_cmap"
+        )
+    else:
+        columns[0].markdown(legend)
+    opacity = columns[1].slider("Overlay opacity", 0.0, 1.0, 0.65, 0.05, key=f"{key}_opacity")
+    shared = (
+        columns[2].radio(
+            "Colour scale",
+            ["Shared", "Per image"],
+            horizontal=True,
+            key=f"{key}_scale",
+            help="Shared: one scale for every image and model, so strengths compare.",
+        )
+        == "Shared"
+    )
+    return colourmap, opacity, shared
+
+
+def display_size(pixels, max_side: int = 640):
+    """The image scaled down for display (overlays on a 4000-pixel photo would be slow and no sharper)."""
+    import numpy as np
+    from PIL import Image
+
+    height, width = pixels.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    if scale == 1.0:
+        return pixels
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.LANCZOS))
+
+
+def run_explanations(
+    images, models: list[str], method: str, params: dict, target_label: str | None, ask_first_above: float | None = None
+) -> dict | None:
+    """Every (model, image) explanation, cached; a progress bar while they run. When the estimated time
+    of what is not cached yet exceeds `ask_first_above` seconds, shows the cost and waits for a click."""
+    from dashboard import state
+
+    params_key = tuple(sorted(params.items()))
+    done = st.session_state.setdefault("computed_explanations", set())
+    jobs = []
+    for name in models:
+        labels = state.get_model(name).spec.labels
+        target = labels.index(target_label) if target_label in labels else None
+        for row, selected in enumerate(images):
+            key = state.explanation_key(name, selected.image.sha256, method, target, params_key)
+            jobs.append((name, row, selected.image, target, key))
+    pending = [job for job in jobs if job[4] not in done]
+    if pending and ask_first_above is not None:
+        seconds = sum(state.estimated_seconds(name, method, params, 1) for name, *_ in pending)
+        from core.explain import METHODS
+
+        passes = METHODS[method].passes(params)
+        st.info(
+            f"{len(pending)} explanation(s) to compute: {passes} model passes each, about "
+            f"{_duration(seconds)} on this machine. Results are kept, so you pay this once per image and setting."
+        )
+        if seconds > ask_first_above and not st.button(
+            f"Run {METHODS[method].title}", type="primary", key=f"run_{method}"
+        ):
+            return None
+    progress = st.progress(0.0, text="Explaining…") if pending else None
+    results = {}
+    for index, (name, row, image, target, key) in enumerate(jobs):
+        results[(name, row)] = state.explanation(name, image.sha256, image, method, target, params_key)
+        done.add(key)
+        if progress is not None:
+            progress.progress((index + 1) / len(jobs), text=f"Explaining… {index + 1} of {len(jobs)}")
+    if progress is not None:
+        progress.empty()
+    return results
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def explanation_rows(
+    images,
+    models: list[str],
+    results: dict,
+    method: str,
+    *,
+    colourmap: str | None,
+    opacity: float,
+    shared: bool,
+    show_raw: bool = True,
+) -> None:
+    """One bordered row per image: for each model, the overlay (and the raw map) with its target and time."""
+    import numpy as np
+
+    from core.explain import METHODS
+    from core.render import colour_limit, colourise, overlay
+
+    signed = METHODS[method].signed
+    every_map = np.stack([result.map for result in results.values()]) if results else np.zeros((1, 1, 1))
+    shared_limit = colour_limit(every_map, signed)
+    for row, selected in enumerate(images):
+        shown = display_size(selected.image.pixels)
+        with st.container(border=True):
+            st.markdown(f"**{selected.image.name}**" + (f" — truly a {selected.label}" if selected.label else ""))
+            columns = st.columns(len(models) * (2 if show_raw else 1))
+            for index, name in enumerate(models):
+                result = results[(name, row)]
+                limit = shared_limit if shared else colour_limit(result.map, signed)
+                picture = overlay(shown, result.map, limit, signed, opacity=opacity, colourmap=colourmap)
+                column = columns[index * (2 if show_raw else 1)]
+                column.image(
+                    picture,
+                    width="stretch",
+                    caption=f"{name} · explaining “{result.target_label}” · {result.seconds:.2f} s",
+                )
+                if show_raw:
+                    columns[index * 2 + 1].image(
+                        colourise(result.map, limit, signed, colourmap),
+                        width="stretch",
+                        caption=f"raw map, {result.map.shape[1]}×{result.map.shape[0]}, colour limit {limit:.3g}",
+                    )
+
+
+def explanations_or_error(
+    images, models: list[str], method: str, params: dict, target_label: str | None, ask_first_above: float
+) -> dict | None:
+    """run_explanations with a bad parameter or model shown as one sentence instead of a traceback."""
+    from core.errors import UserError
+
+    try:
+        return run_explanations(images, models, method, params, target_label, ask_first_above)
+    except (UserError, ValueError) as error:
+        st.error(str(error))
+        return None

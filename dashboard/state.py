@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.classify import Prediction, classify
 from core.errors import UserError
+from core.explain import METHODS, Explanation, explain_images
 from core.images import DecodedImage, decode_image
 from core.models import LoadedModel, ModelSpec, known_models, load_model
 from core.samples import Sample, sample_images
@@ -41,10 +42,33 @@ def _decode(file_id: str, _data: bytes, name: str) -> DecodedImage:
 
 
 @st.cache_data(show_spinner="Classifying…", max_entries=256)
-def classify_images(model_name: str, image_hashes: tuple[str, ...], _images: tuple[DecodedImage, ...],
-                    k: int = 5) -> list[list[Prediction]]:
+def classify_images(
+    model_name: str, image_hashes: tuple[str, ...], _images: tuple[DecodedImage, ...], k: int = 5
+) -> list[list[Prediction]]:
     """Top-k predictions of one model for all images, one batched pass; cached by image content."""
     return classify(get_model(model_name), [image.pixels for image in _images], k)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def explanation(
+    model_name: str, image_hash: str, _image: DecodedImage, method: str, target: int | None, params: tuple
+) -> Explanation:
+    """One image's map (and default box) for one model and method; keyed by image content, method and
+    parameters, so switching pages or going back never recomputes."""
+    target_list = None if target is None else [target]
+    return explain_images(get_model(model_name), [_image.pixels], method, target_list, dict(params))[0]
+
+
+def explanation_key(model_name: str, image_hash: str, method: str, target: int | None, params: tuple) -> tuple:
+    return (model_name, image_hash, method, target, params)
+
+
+def estimated_seconds(model_name: str, method: str, params: dict, image_count: int) -> float:
+    """Expected cost from the method's model passes and this model's measured speed."""
+    model = get_model(model_name)
+    chosen = METHODS[method]
+    factor = 3.0 if chosen.needs_gradients else 1.0  # a backward pass costs about two forwards
+    return chosen.passes(params) * factor * model.seconds_per_image * image_count
 
 
 @st.cache_data(show_spinner=False)

@@ -2,8 +2,8 @@
 
 Each dog is drawn from parts (body, head, snout, ears, legs, tail). The class lies only in the
 shape: dachshunds have a long low body, short legs, long drooping ears and a long snout; other dogs
-have a shorter body and taller legs, and ears, snouts and tails of many kinds (some of which a
-dachshund would share). Fur, pose, size, position (partly outside the frame), lighting,
+have a shorter body, taller legs, pointed or short ears, a shorter snout and tails of many kinds.
+Fur, pose, size, position (partly outside the frame), lighting,
 backgrounds and distractor objects are drawn from the same distributions for both classes, so
 they carry no signal. Every image is a pure function of (seed, index).
 
@@ -26,11 +26,20 @@ LABELS = ("other dog", "dachshund")
 # Part index in the part mask; 0 is background. Later parts are drawn over earlier ones.
 PARTS = ("background", "body", "head", "snout", "ears", "legs", "tail")
 _SUPERSAMPLE = 2
+AREA_RANGE = (0.05, 0.8)  # the dog's box covers this fraction of the image (log-uniform)
 
 _FUR = np.array(
     [
-        [30, 24, 20], [60, 40, 28], [120, 72, 40], [150, 95, 55], [190, 140, 90],
-        [215, 190, 150], [235, 230, 220], [128, 128, 128], [90, 90, 95], [170, 80, 40],
+        [30, 24, 20],
+        [60, 40, 28],
+        [120, 72, 40],
+        [150, 95, 55],
+        [190, 140, 90],
+        [215, 190, 150],
+        [235, 230, 220],
+        [128, 128, 128],
+        [90, 90, 95],
+        [170, 80, 40],
     ],
     dtype=np.float32,
 )
@@ -100,8 +109,8 @@ def _dog_polygons(rng: np.random.Generator, label: int) -> tuple[list[tuple[int,
         head_raise = u(0.55, 0.95)
     else:
         body_length, leg_length = u(1.3, 2.0), u(0.8, 1.6)
-        ear_style = rng.choice(["pointed", "pointed", "short", "long"])
-        snout_length = u(0.3, 0.9)
+        ear_style = rng.choice(["pointed", "pointed", "short"])
+        snout_length = u(0.25, 0.65)
         tail_style = rng.choice(["curled", "straight", "up", "low"])
         head_raise = u(0.7, 1.3)
     head_radius = u(0.42, 0.58)
@@ -133,22 +142,49 @@ def _dog_polygons(rng: np.random.Generator, label: int) -> tuple[list[tuple[int,
     polygons.append((1, _capsule(front_x - 0.25, body_y + 0.1, head[0], head[1], head_radius * 1.3)))  # neck
     polygons.append((2, _ellipse(*head, head_radius, head_radius * 0.92)))
     snout_end = head[0] + head_radius * 0.6 + snout_length * head_radius * 1.4
-    polygons.append((3, _capsule(head[0] + head_radius * 0.3, head[1] - head_radius * 0.3, snout_end,
-                                 head[1] - head_radius * u(0.3, 0.6), head_radius * u(0.55, 0.75))))
+    polygons.append(
+        (
+            3,
+            _capsule(
+                head[0] + head_radius * 0.3,
+                head[1] - head_radius * 0.3,
+                snout_end,
+                head[1] - head_radius * u(0.3, 0.6),
+                head_radius * u(0.55, 0.75),
+            ),
+        )
+    )
     ear_x = head[0] - head_radius * 0.25
     if ear_style == "pointed":
         tip = (ear_x + u(-0.1, 0.1), head[1] + head_radius * u(1.5, 2.0))
-        polygons.append((4, np.array([[ear_x - 0.22, head[1] + head_radius * 0.5], tip,
-                                       [ear_x + 0.22, head[1] + head_radius * 0.6]])))
+        polygons.append(
+            (
+                4,
+                np.array(
+                    [[ear_x - 0.22, head[1] + head_radius * 0.5], tip, [ear_x + 0.22, head[1] + head_radius * 0.6]]
+                ),
+            )
+        )
     else:
-        length = head_radius * (u(1.3, 1.9) if ear_style == "long" else u(0.55, 0.8))
-        if label == 0 and ear_style == "long":
-            length = head_radius * u(1.0, 1.4)
-        polygons.append((4, _ellipse(ear_x - 0.05, head[1] + head_radius * 0.3 - length / 2,
-                                     head_radius * 0.38, length / 2 + 0.1, u(-0.25, 0.1))))
+        length = head_radius * (u(1.4, 2.0) if ear_style == "long" else u(0.5, 0.75))
+        polygons.append(
+            (
+                4,
+                _ellipse(
+                    ear_x - 0.05,
+                    head[1] + head_radius * 0.3 - length / 2,
+                    head_radius * 0.38,
+                    length / 2 + 0.1,
+                    u(-0.25, 0.1),
+                ),
+            )
+        )
     attributes = {
-        "body_length": round(float(body_length), 3), "leg_length": round(float(leg_length), 3),
-        "ears": str(ear_style), "snout_length": round(float(snout_length), 3), "tail": str(tail_style),
+        "body_length": round(float(body_length), 3),
+        "leg_length": round(float(leg_length), 3),
+        "ears": str(ear_style),
+        "snout_length": round(float(snout_length), 3),
+        "tail": str(tail_style),
     }
     return polygons, attributes
 
@@ -159,7 +195,7 @@ def _place_and_rasterise(rng: np.random.Generator, polygons: list, big: int) -> 
     lo, hi = points.min(axis=0), points.max(axis=0)
     extent = hi - lo
     # Box area drawn log-uniformly between 5% and 80% of the image; a long dog may leave the frame.
-    area = math.exp(rng.uniform(math.log(0.05), math.log(0.8))) * big * big
+    area = math.exp(rng.uniform(*np.log(AREA_RANGE))) * big * big
     scale = min(math.sqrt(area / (extent[0] * extent[1])), 1.3 * big / extent[0], 1.1 * big / extent[1])
     facing_left = bool(rng.integers(2))
     tilt = rng.uniform(-0.12, 0.12)
@@ -327,10 +363,16 @@ def write_dataset(out: Path, count: int, seed: int, size: int = IMAGE_SIZE) -> l
         name = f"{seed}_{i:05d}.png"
         Image.fromarray(dog.pixels).save(out / name)
         Image.fromarray(dog.parts).save(out / "parts" / name)
-        annotations.append({
-            "file": name, "label": LABELS[dog.label], "label_index": dog.label, "box": list(dog.box),
-            "parts_file": f"parts/{name}", "attributes": dog.attributes,
-        })
+        annotations.append(
+            {
+                "file": name,
+                "label": LABELS[dog.label],
+                "label_index": dog.label,
+                "box": list(dog.box),
+                "parts_file": f"parts/{name}",
+                "attributes": dog.attributes,
+            }
+        )
     meta = {"seed": seed, "count": count, "size": size, "labels": list(LABELS), "parts": list(PARTS)}
     (out / "annotations.json").write_text(json.dumps(annotations, indent=1))
     (out / "dataset.json").write_text(json.dumps(meta, indent=1))

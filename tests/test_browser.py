@@ -19,12 +19,22 @@ from models import dataset
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = pytest.mark.browser
 if CHROMIUM is None and os.environ.get("CI") != "true":
-    pytestmark = [pytest.mark.browser, pytest.mark.skip(reason="Debian's chromium is not installed (apt-get install chromium)")]
+    pytestmark = [
+        pytest.mark.browser,
+        pytest.mark.skip(reason="Debian's chromium is not installed (apt-get install chromium)"),
+    ]
 
 
 def _free_port() -> int:
@@ -40,9 +50,21 @@ def server():
     (ROOT / "artifacts").mkdir(exist_ok=True)
     log = open(ROOT / "artifacts" / "streamlit.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless=true",
-         "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard/app.py",
+            "--server.headless=true",
+            "--server.address=127.0.0.1",
+            f"--server.port={port}",
+            "--browser.gatherUsageStats=false",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -97,3 +119,20 @@ def test_upload_shows_both_models_predictions_and_a_screenshot(page, server, tmp
     assert main.get_by_test_id("stVegaLiteChart").count() >= 6  # two samples and the upload, two models each
     page.screenshot(path=SCREENSHOTS / "classification-upload.png", full_page=True)
     assert (SCREENSHOTS / "classification-upload.png").stat().st_size > 50_000
+
+
+@pytest.mark.parametrize(
+    "title, expected, screenshot",
+    [
+        ("Saliency", "explaining", "saliency.png"),
+        ("Bounding boxes", "IoU with the true box", "boxes.png"),
+    ],
+)
+def test_explanation_pages_show_their_pictures(page, server, title, expected, screenshot):
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+    page.get_by_test_id("stMain").get_by_text(expected, exact=False).first.wait_for()
+    _wait_until_idle(page)
+    captions = page.get_by_test_id("stMain").get_by_text(expected, exact=False)
+    assert captions.count() >= 4  # two sample images, two models
+    page.screenshot(path=SCREENSHOTS / screenshot, full_page=True)

@@ -51,8 +51,11 @@ def test_classify_command_prints_one_json_line_per_image_and_model(tmp_path, cap
     assert main(["classify", "--model", "demo-resnet", "--model", "demo-efficientnet", "--top", "2", *paths]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["image"], line["model"]) for line in lines] == [
-        (paths[0], "demo-resnet"), (paths[1], "demo-resnet"),
-        (paths[0], "demo-efficientnet"), (paths[1], "demo-efficientnet")]
+        (paths[0], "demo-resnet"),
+        (paths[1], "demo-resnet"),
+        (paths[0], "demo-efficientnet"),
+        (paths[1], "demo-efficientnet"),
+    ]
     for line in lines:
         probabilities = [p["probability"] for p in line["predictions"]]
         assert probabilities == sorted(probabilities, reverse=True) and len(probabilities) == 2
@@ -65,10 +68,13 @@ def test_models_command_lists_both_bundled_models_as_ready(capsys):
     assert [(line["name"], line["ready"]) for line in lines][:2] == [("demo-resnet", True), ("demo-efficientnet", True)]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["classify", "--model", "demo-resnet", "missing.png"], "missing.png cannot be read"),
-    (["classify", "--model", "nope", "x.png"], "no model called 'nope'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["classify", "--model", "demo-resnet", "missing.png"], "missing.png cannot be read"),
+        (["classify", "--model", "nope", "x.png"], "no model called 'nope'"),
+    ],
+)
 def test_command_errors_are_one_sentence_without_traceback(argv, message, capsys):
     assert main(argv) == 2
     error = capsys.readouterr().err
@@ -78,8 +84,13 @@ def test_command_errors_are_one_sentence_without_traceback(argv, message, capsys
 def test_a_text_file_given_as_image_is_refused_in_one_line(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    result = subprocess.run([sys.executable, "-m", "core", "classify", "--model", "demo-resnet", str(text)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "classify", "--model", "demo-resnet", str(text)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().startswith("error: notes.txt is not an image")
     assert "Traceback" not in result.stderr

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.images import encode_png
@@ -51,7 +50,8 @@ def test_a_broken_upload_is_one_sentence_and_other_images_still_work():
     app.sidebar.file_uploader[0].set_value(("broken.png", b"\x89PNG\r\n\x1a\n not really", "image/png")).run()
     assert not app.exception, app.exception
     assert [e.value for e in app.error] == [
-        "broken.png is not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF or WebP); upload one of those formats."]
+        "broken.png is not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF or WebP); upload one of those formats."
+    ]
     assert [s.value for s in app.subheader].count("demo-resnet") == 2  # the two samples are still shown
 
 
@@ -63,3 +63,39 @@ def test_one_model_only_and_no_images_have_clear_states():
         app.checkbox(key=key).uncheck()
     app.run()
     assert any("Upload images or tick sample images" in i.value for i in app.info)
+
+
+def _page(path: str) -> AppTest:
+    app = _app()
+    app.switch_page(path).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_saliency_page_shows_an_overlay_and_raw_map_per_model_and_image():
+    app = _page("views/saliency.py")
+    texts = _image_captions(app)
+    assert sum("explaining" in t and t.startswith("demo-resnet") for t in texts) == 2
+    assert sum("explaining" in t and t.startswith("demo-efficientnet") for t in texts) == 2
+    assert sum(t.startswith("raw map, 160×160") for t in texts) == 4
+
+
+def test_boxes_page_reports_iou_with_the_true_box_of_generated_samples():
+    app = _page("views/boxes.py")
+    texts = _image_captions(app)
+    ious = [float(t.rsplit(" ", 1)[1]) for t in texts if "IoU with the true box" in t]
+    assert len(ious) == 4 and all(0 <= v <= 1 for v in ious)
+    assert len(app.dataframe) == 1
+
+
+def test_perturbation_page_shows_the_cost_before_running_lime():
+    app = _page("views/perturbation.py")
+    assert any("model passes each" in i.value for i in app.info)
+
+
+def _image_captions(app: AppTest) -> list[str]:
+    captions = []
+    for element in app.main.get("imgs"):
+        for image in element.proto.imgs:
+            captions.append(image.caption)
+    return captions

@@ -53,8 +53,10 @@ def test_dog_size_spans_small_to_large():
 
 def test_class_is_in_the_shape_not_in_the_colour():
     dogs = [dataset.generate(3, i) for i in range(120)]
-    ratio = {label: [d.attributes["body_length"] / (d.attributes["leg_length"] + 1) for d in dogs if d.label == label]
-             for label in (0, 1)}
+    ratio = {
+        label: [d.attributes["body_length"] / (d.attributes["leg_length"] + 1) for d in dogs if d.label == label]
+        for label in (0, 1)
+    }
     assert min(ratio[1]) > max(ratio[0])  # the shape separates the classes completely
     mean_colour = {label: np.mean([d.pixels[d.parts > 0].mean() for d in dogs if d.label == label]) for label in (0, 1)}
     assert abs(mean_colour[0] - mean_colour[1]) < 20  # fur brightness carries no usable signal

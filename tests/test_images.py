@@ -230,9 +230,7 @@ def test_over_max_bytes_is_refused_before_decoding(monkeypatch):
     data = b"\x00" * (3 * 2**20 + 2**19)
     with pytest.raises(ImageError) as info:
         decode_image(data, "big.png", max_bytes=2 * 2**20)
-    assert str(info.value) == (
-        "big.png is 3.5 MB; the limit is 2 MB — compress or resize it and upload again."
-    )
+    assert str(info.value) == ("big.png is 3.5 MB; the limit is 2 MB — compress or resize it and upload again.")
     assert opened == []
 
 
@@ -246,9 +244,7 @@ def test_over_max_pixels_is_refused_with_the_size_in_the_message():
     assert decode_image(data, max_pixels=100).width == 10
     with pytest.raises(ImageError) as info:
         decode_image(data, "holiday.png", max_pixels=99)
-    assert str(info.value) == (
-        "holiday.png is 10×10 pixels; the limit is 99 pixels — resize it and upload again."
-    )
+    assert str(info.value) == ("holiday.png is 10×10 pixels; the limit is 99 pixels — resize it and upload again.")
 
 
 def test_header_over_the_pixel_limit_is_refused_without_loading(monkeypatch):

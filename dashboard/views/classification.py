@@ -4,21 +4,12 @@ import streamlit as st
 
 from core.errors import UserError
 from dashboard import components, state
+from dashboard.views.common import images_and_models
 
 st.title("Classification")
 st.caption("What each model predicts for every selected image, side by side.")
 
-images, errors = state.selected_images()
-for error in errors:
-    st.error(error)
-models = state.selected_models()
-if not images:
-    st.info("Upload images or tick sample images in the sidebar to see the models' predictions.")
-    st.stop()
-if not models:
-    st.info("Pick a model in the sidebar.")
-    st.stop()
-
+images, models = images_and_models()
 hashes = tuple(selected.image.sha256 for selected in images)
 results = {}
 for name in models:
@@ -35,7 +26,7 @@ for row, selected in enumerate(images):
         with columns[0]:
             caption = selected.image.name + (f" — truly a {selected.label}" if selected.label else "")
             st.image(selected.image.pixels, caption=caption, width="stretch")
-        for column, (name, predictions) in zip(columns[1:], results.items()):
+        for column, (name, predictions) in zip(columns[1:], results.items(), strict=False):
             with column:
                 st.subheader(name, divider="gray")
                 components.verdict(predictions[row])

@@ -1,0 +1,176 @@
+"""The one registry of explanation methods, used by the pages, the command line and the tests.
+
+Every method is a pure function `method(model, pixels, targets, **params) -> maps`: pixels are
+model-sized (N, H, W, C) float32 in 0..255 (`spec.resize`), targets are class indices (N,), maps
+are raw (N, H, W) float32 in the model's input space (signed where the method is signed). Colour,
+normalisation and boxes happen in the view.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.boxes import BoxFit, fit_box
+from core.explain.gradcam import gradcam, gradcam_plus_plus
+from core.explain.perturbation import lime, shap_gradient, shap_partition
+from core.explain.saliency import integrated_gradients, saliency, smoothgrad
+from core.models import LoadedModel
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    title: str
+    function: Callable[..., np.ndarray]
+    signed: bool  # True when the map has evidence for (+) and against (−) the class
+    needs_gradients: bool
+    caption: str  # how to read the map, in plain words
+    defaults: dict = field(default_factory=dict)
+    passes: Callable[[dict], int] = lambda params: 1  # model passes per image (forward+backward counts as one)
+
+
+METHODS: dict[str, Method] = {
+    method.name: method
+    for method in (
+        Method(
+            "saliency",
+            "Gradient saliency",
+            saliency,
+            False,
+            True,
+            "Bright pixels are those where a small change would move the class score most.",
+        ),
+        Method(
+            "smoothgrad",
+            "SmoothGrad",
+            smoothgrad,
+            False,
+            True,
+            "Saliency averaged over noisy copies of the image: the same reading, less speckle.",
+            {"samples": 16, "noise": 0.15, "seed": 0},
+            lambda p: int(p["samples"]),
+        ),
+        Method(
+            "integrated-gradients",
+            "Integrated Gradients",
+            integrated_gradients,
+            True,
+            True,
+            "How much each pixel adds to (+) or takes from (−) the score, compared with a black image.",
+            {"steps": 32, "baseline": "black"},
+            lambda p: int(p["steps"]),
+        ),
+        Method(
+            "gradcam",
+            "Grad-CAM",
+            gradcam,
+            False,
+            True,
+            "Regions of the last convolutional layer that raise the class score; coarse but robust.",
+            {"layer": None},
+        ),
+        Method(
+            "gradcam++",
+            "Grad-CAM++",
+            gradcam_plus_plus,
+            False,
+            True,
+            "Grad-CAM weighted towards every instance of the class, not just the strongest.",
+            {"layer": None},
+        ),
+        Method(
+            "shap",
+            "SHAP (partition, blur masker)",
+            shap_partition,
+            True,
+            False,
+            "Red regions push the score towards the class, blue regions push it away "
+            "(Shapley values of blurred patches).",
+            {"max_evals": 300, "blur": 16},
+            lambda p: int(p["max_evals"]),
+        ),
+        Method(
+            "shap-gradient",
+            "SHAP (expected gradients)",
+            shap_gradient,
+            True,
+            True,
+            "Red pixels push the score towards the class, blue ones push it away "
+            "(gradients averaged on paths from grey images to this one).",
+            {"samples": 50, "background": 8, "seed": 0},
+            lambda p: int(p["samples"]),
+        ),
+        Method(
+            "lime",
+            "LIME",
+            lime,
+            True,
+            False,
+            "Green superpixels support the class, red ones count against it "
+            "(a linear model fitted to perturbed copies).",
+            {"num_samples": 300, "segmentation": "quickshift", "segments": 40, "seed": 0},
+            lambda p: int(p["num_samples"]),
+        ),
+    )
+}
+
+
+def method_params(method: Method, overrides: dict | None = None) -> dict:
+    """The method's defaults updated with `overrides`; unknown keys are an error naming the known ones."""
+    params = dict(method.defaults)
+    for key, value in (overrides or {}).items():
+        if key not in params and key != "batch_size":
+            known = ", ".join(method.defaults) or "none"
+            raise ValueError(f"{method.name} has no parameter '{key}' (its parameters: {known}).")
+        params[key] = value
+    return params
+
+
+def explain(
+    model: LoadedModel, pixels: np.ndarray, targets: np.ndarray, method: str, params: dict | None = None
+) -> np.ndarray:
+    """Raw maps (N, H, W) float32 of `method` for model-sized pixels and target class indices."""
+    chosen = METHODS[method]
+    targets = np.broadcast_to(np.asarray(targets, np.int32), (len(pixels),)).copy()
+    maps = chosen.function(model, np.asarray(pixels, np.float32), targets, **method_params(chosen, params))
+    return np.asarray(maps, np.float32)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One image explained: the raw map (model input space), its target and the box fitted to it,
+    the box in the coordinates of the image as given."""
+
+    method: str
+    map: np.ndarray
+    target: int
+    target_label: str
+    box: BoxFit
+    seconds: float
+
+
+def explain_images(
+    model: LoadedModel,
+    images: list[np.ndarray],
+    method: str,
+    targets: list[int] | None = None,
+    params: dict | None = None,
+    tol: float = 0.9,
+) -> list[Explanation]:
+    """Explains RGB uint8 images of any size for `targets` (default: each image's predicted class)."""
+    pixels = model.spec.resize(images)
+    if targets is None:
+        targets = model.scores(pixels).argmax(axis=1).tolist()
+    started = time.perf_counter()
+    maps = explain(model, pixels, np.asarray(targets), method, params)
+    seconds = (time.perf_counter() - started) / max(1, len(images))
+    height, width = model.spec.input_size
+    results = []
+    for image, raw, target in zip(images, maps, targets, strict=True):
+        fit = fit_box(raw, tol).scaled(image.shape[1], image.shape[0], width, height)
+        results.append(Explanation(method, raw, int(target), model.spec.labels[int(target)], fit, seconds))
+    return results

@@ -1,0 +1,159 @@
+"""Perturbation methods: SHAP (Partition and expected gradients) and LIME. Maps are (N, H, W) float32
+in the model's input space, signed (+ for the target class, − against it), not normalised.
+
+They explain the class score before the final sigmoid/softmax (`model.scores`), like every other
+method here, and build their shap/lime objects per call: one shared explainer gives wrong results
+when two threads use it (see shared/NOTES.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.explain.gradients import input_gradients
+from core.models import LoadedModel
+
+# How many masked images shap's Owen recursion expands per round. Fixed, not tied to `batch_size`:
+# the recursion picks different coalitions for other round sizes when max_evals binds, so tying
+# them would make the map depend on a memory setting. 50 is what shap's own image examples use.
+_SHAP_ROUND = 50
+
+
+def shap_partition(
+    model: LoadedModel,
+    pixels: np.ndarray,
+    targets: np.ndarray,
+    *,
+    max_evals: int = 300,
+    blur: int = 16,
+    batch_size: int = 50,
+) -> np.ndarray:
+    """Owen/Shapley values of hierarchical image patches hidden by a `blur`×`blur` box blur, summed over
+    channels (Lundberg & Lee 2017, shap's Partition explainer). Each map sums to score(x) − score(blur(x))."""
+    import shap
+
+    def scores(masked: np.ndarray) -> np.ndarray:
+        return model.scores(np.asarray(masked, np.float32), batch_size)
+
+    # Per call, never shared: shap explainers and the blur masker keep per-row state.
+    masker = shap.maskers.Image(f"blur({blur},{blur})", pixels.shape[1:])
+    explainer = shap.Explainer(scores, masker, algorithm="partition")
+    maps = np.zeros(pixels.shape[:3], np.float32)
+    # `outputs` applies to every row of one call, so images that share a target go together.
+    for target in np.unique(targets):
+        rows = np.flatnonzero(targets == target)
+        explanation = explainer(
+            pixels[rows], max_evals=max_evals, batch_size=_SHAP_ROUND, outputs=[int(target)], silent=True
+        )
+        maps[rows] = explanation.values[..., 0].sum(axis=-1)  # (n, H, W, C, 1) -> (n, H, W)
+    return maps
+
+
+def grey_references(shape: tuple[int, ...], background: int) -> np.ndarray:
+    """`background` uniform images (background, H, W, C) float32 with grey levels evenly spaced from
+    black (0) to white (255); one reference is plain black."""
+    levels = np.linspace(0.0, 255.0, background) if background > 1 else np.zeros(1)
+    return np.broadcast_to(levels[:, None, None, None], (background, *shape)).astype(np.float32)
+
+
+def shap_gradient(
+    model: LoadedModel,
+    pixels: np.ndarray,
+    targets: np.ndarray,
+    *,
+    samples: int = 50,
+    background: int = 8,
+    seed: int = 0,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Expected gradients (Erion et al. 2021; SHAP's GradientExplainer, Lundberg & Lee 2017): the mean over
+    `samples` draws of (x − r) · ∇score(r + α(x − r)), r from `grey_references`, α ~ U(0, 1), summed
+    over channels. Own implementation, not shap's: see the comment below."""
+    # shap.GradientExplainer needs a functional Keras model (a keras.Model subclass has no `.inputs`),
+    # reseeds numpy's global RNG (np.random.seed) on each call, which is not thread-safe, and traces
+    # a new gradient function per explainer and output. `input_gradients` is compiled once per model.
+    references = grey_references(pixels.shape[1:], background)
+    maps = np.empty(pixels.shape[:3], np.float32)
+    for i, (image, target) in enumerate(zip(pixels, targets, strict=False)):
+        # One generator per image: a map depends on its image and the seed, not on the others in the batch.
+        rng = np.random.default_rng(seed)
+        chosen = references[rng.integers(len(references), size=samples)]
+        alphas = rng.uniform(0.0, 1.0, size=(samples, 1, 1, 1)).astype(np.float32)
+        delta = image[None] - chosen
+        gradients, _ = input_gradients(model, chosen + alphas * delta, np.full(samples, target, np.int32), batch_size)
+        maps[i] = (delta * gradients).mean(axis=0).sum(axis=-1)
+    return maps
+
+
+def lime_segments(
+    pixels_uint8: np.ndarray, segments: int = 40, segmentation: str = "quickshift", seed: int = 0
+) -> np.ndarray:
+    """Superpixel labels 0..k−1 (H, W) int32 of one uint8 image (H, W, C) or (H, W). "quickshift" with
+    lime's own settings (kernel 4, max_dist 200, ratio 0.2; Vedaldi & Soatto 2008) as in the seed, seeded
+    so it repeats; or "slic" with about `segments` regions (Achanta et al. 2012) when the count matters."""
+    from skimage.segmentation import quickshift, slic
+
+    image = np.asarray(pixels_uint8, np.uint8)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.shape[-1] == 1:
+        # lime turns grayscale images into RGB before segmenting; do the same so both see one result.
+        image = np.repeat(image, 3, axis=-1)
+    if segmentation == "quickshift":
+        labels = quickshift(image, kernel_size=4, max_dist=200, ratio=0.2, rng=seed)
+        return np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int32)
+    if segmentation != "slic":
+        raise ValueError("segmentation must be 'quickshift' or 'slic'")
+    for compactness in (20.0, 100.0, 1000.0):
+        # On noisy or heavily textured images SLIC's connectivity step can merge almost everything
+        # (one region for 16x16 noise at compactness 20); more compact, grid-like regions then.
+        labels = slic(image, n_segments=segments, compactness=compactness, start_label=0, channel_axis=-1)
+        if labels.max() + 1 >= segments / 2:
+            break
+    # lime indexes its features by label, so the labels must be 0..k−1 without gaps.
+    return np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int32)
+
+
+def lime(
+    model: LoadedModel,
+    pixels: np.ndarray,
+    targets: np.ndarray,
+    *,
+    num_samples: int = 300,
+    segmentation: str = "quickshift",
+    segments: int = 40,
+    seed: int = 0,
+    batch_size: int = 50,
+) -> np.ndarray:
+    """LIME (Ribeiro et al. 2016): weights of a linear model fitted to the scores of `num_samples` copies
+    with random superpixels (`lime_segments`) replaced by their mean colour; each pixel gets its superpixel's weight."""
+    from lime.lime_image import LimeImageExplainer
+
+    channels = pixels.shape[-1]
+
+    def scores(images: np.ndarray) -> np.ndarray:
+        # lime hands back uint8 RGB copies; grayscale ones were replicated to three equal channels.
+        return model.scores(np.asarray(images, np.float32)[..., :channels], batch_size)
+
+    images = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)  # quickshift/SLIC and lime expect uint8
+    maps = np.zeros(pixels.shape[:3], np.float32)
+    for i, (image, target) in enumerate(zip(images, targets, strict=False)):
+        target = int(target)
+        # A fresh explainer per image: its random state advances with each image, and must not be shared.
+        explainer = LimeImageExplainer(random_state=seed)
+        explanation = explainer.explain_instance(
+            image[..., 0] if channels == 1 else image,
+            scores,
+            labels=(target,),
+            top_labels=None,
+            hide_color=None,  # a hidden superpixel takes its own mean colour (lime's default), not black
+            num_samples=num_samples,
+            batch_size=batch_size,
+            random_seed=seed,
+            segmentation_fn=lambda rgb: lime_segments(rgb, segments, segmentation, seed),
+        )
+        weights = np.zeros(explanation.segments.max() + 1, np.float32)
+        for feature, weight in explanation.local_exp[target]:
+            weights[feature] = weight
+        maps[i] = weights[explanation.segments]
+    return maps

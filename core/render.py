@@ -1,0 +1,100 @@
+"""Turning raw maps into pictures: one colour scale per image or shared, overlays, and boxes.
+The only place where maps are normalised and coloured (the methods return them raw)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from core.boxes import BoxFit
+
+UNSIGNED_COLOURMAP = "inferno"
+SIGNED_COLOURMAP = "bwr"  # blue against, red for (as shap draws it)
+
+
+def colour_limit(maps: np.ndarray, signed: bool, percentile: float = 99.5) -> float:
+    """The value that gets full colour: a high percentile of |map|, so one hot pixel does not wash out the rest."""
+    values = np.abs(np.asarray(maps, np.float64))
+    limit = float(np.percentile(values, percentile)) if values.size else 0.0
+    return limit if limit > 0 else float(values.max() or 1.0)
+
+
+def colour_limits(maps: np.ndarray, signed: bool, shared: bool) -> list[float]:
+    """One limit per map: the same for all (comparable across images and models) or each its own."""
+    if shared:
+        return [colour_limit(maps, signed)] * len(maps)
+    return [colour_limit(m, signed) for m in maps]
+
+
+def colourise(raw: np.ndarray, limit: float, signed: bool, colourmap: str | None = None) -> np.ndarray:
+    """(H, W) map -> (H, W, 3) uint8: [0, limit] for unsigned maps, [-limit, limit] for signed ones."""
+    from matplotlib import colormaps
+
+    cmap = colormaps[colourmap or (SIGNED_COLOURMAP if signed else UNSIGNED_COLOURMAP)]
+    scaled = (raw / limit + 1) / 2 if signed else raw / limit
+    return (cmap(np.clip(scaled, 0, 1))[..., :3] * 255).astype(np.uint8)
+
+
+def resize_map(raw: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize of one (h, w) float map to the displayed image's size."""
+    if raw.shape == (height, width):
+        return raw.astype(np.float32)
+    return np.asarray(Image.fromarray(raw.astype(np.float32), mode="F").resize((width, height), Image.BILINEAR))
+
+
+def overlay(
+    image: np.ndarray,
+    raw: np.ndarray,
+    limit: float,
+    signed: bool,
+    *,
+    opacity: float = 0.6,
+    colourmap: str | None = None,
+) -> np.ndarray:
+    """The map coloured over the image (H, W, 3) uint8; weak evidence stays see-through so the image shows."""
+    height, width = image.shape[:2]
+    resized = resize_map(raw, width, height)
+    colours = colourise(resized, limit, signed, colourmap).astype(np.float32)
+    strength = np.clip(np.abs(resized) / limit, 0, 1)[..., None]
+    alpha = opacity * np.sqrt(strength)  # sqrt: mid-strength evidence is visible, not only the peaks
+    return (image.astype(np.float32) * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+
+
+def draw_boxes(image: np.ndarray, fit: BoxFit | None, true_box=None, *, all_boxes: bool = True) -> np.ndarray:
+    """Seed 000 §5.2's picture: the centroid as a red dot, the 24 boxes in thin red, their mean in
+    thick cyan; the true box, where known, in dashed green. Coordinates are the image's."""
+    picture = Image.fromarray(np.asarray(image, np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(picture, "RGBA")
+    thick = max(2, round(max(picture.size) / 160))
+    if true_box is not None:
+        _dashed_rectangle(draw, true_box, (40, 220, 90, 255), thick)
+    if fit is not None:
+        if all_boxes:
+            for box in fit.boxes:
+                draw.rectangle(_inclusive(box), outline=(255, 40, 40, 110), width=1)
+        draw.rectangle(_inclusive(fit.box), outline=(0, 230, 255, 255), width=thick)
+        x, y = fit.centroid
+        radius = thick * 1.5
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(255, 30, 30, 255))
+    return np.asarray(picture)
+
+
+def _inclusive(box) -> list[float]:
+    x0, y0, x1, y1 = box
+    return [x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)]
+
+
+def _dashed_rectangle(draw: ImageDraw.ImageDraw, box, colour, width: int, dash: int = 6) -> None:
+    x0, y0, x1, y1 = _inclusive(box)
+    for start, end in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
+        length = max(abs(end[0] - start[0]), abs(end[1] - start[1]))
+        for t in np.arange(0, length, 2 * dash):
+            a, b = t / max(length, 1), min(t + dash, length) / max(length, 1)
+            draw.line(
+                [
+                    (start[0] + (end[0] - start[0]) * a, start[1] + (end[1] - start[1]) * a),
+                    (start[0] + (end[0] - start[0]) * b, start[1] + (end[1] - start[1]) * b),
+                ],
+                fill=colour,
+                width=width,
+            )

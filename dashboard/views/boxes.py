@@ -1,0 +1,68 @@
+"""Bounding boxes fitted to saliency mass (seed 000 §5.2), with the true box and IoU where known."""
+
+import numpy as np
+import streamlit as st
+
+from core.boxes import fit_box, iou
+from core.render import draw_boxes
+from dashboard import components
+from dashboard.views.common import all_labels, images_and_models
+
+st.title("Bounding boxes")
+st.caption(
+    "A box fitted to the mass of each model's map: red dot the centroid, thin red the 24 boxes (one per "
+    "order of moving the sides), cyan their mean, dashed green the true box of generated samples."
+)
+
+images, models = images_and_models()
+controls = st.columns([3, 2])
+with controls[0]:
+    method, params = components.explanation_controls(
+        ["gradcam", "saliency", "smoothgrad", "gradcam++", "integrated-gradients"], key="boxes"
+    )
+with controls[1]:
+    tol = st.slider("tol: share of the mass kept as each side moves in", 0.5, 0.99, 0.9, 0.01, key="boxes_tol")
+    show_all = st.toggle("Draw all 24 boxes", value=True, key="boxes_all")
+    target = components.target_control(all_labels(models), key="boxes_target")
+
+results = components.explanations_or_error(images, models, method, params, target, ask_first_above=20)
+if results is None:
+    st.stop()
+
+scores = {name: [] for name in models}
+for row, selected in enumerate(images):
+    shown = components.display_size(selected.image.pixels)
+    height, width = selected.image.pixels.shape[:2]
+    scale = shown.shape[1] / width
+    truth = None if selected.box is None else [v * scale for v in selected.box]
+    with st.container(border=True):
+        st.markdown(f"**{selected.image.name}**" + (f" — truly a {selected.label}" if selected.label else ""))
+        columns = st.columns(len(models))
+        for column, name in zip(columns, models, strict=True):
+            result = results[(name, row)]
+            # Refitting is cheap (milliseconds), so a new tol never recomputes the map.
+            fit = fit_box(result.map, tol)
+            map_height, map_width = result.map.shape
+            in_image = fit.scaled(width, height, map_width, map_height)
+            picture = draw_boxes(
+                shown, fit.scaled(shown.shape[1], shown.shape[0], map_width, map_height), truth, all_boxes=show_all
+            )
+            x0, y0, x1, y1 = in_image.box
+            caption = f"{name} · box [{x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}]"
+            if selected.box is not None:
+                overlap = iou(in_image.box, selected.box)
+                scores[name].append(overlap)
+                caption += f" · IoU with the true box {overlap:.2f}"
+            column.image(picture, width="stretch", caption=caption)
+
+known = {name: values for name, values in scores.items() if values}
+if known:
+    st.subheader("Box quality on these images")
+    st.dataframe(
+        {
+            "model": list(known),
+            "images with a true box": [len(v) for v in known.values()],
+            "mean IoU": [round(float(np.mean(v)), 3) for v in known.values()],
+        },
+        hide_index=True,
+    )

@@ -1,0 +1,34 @@
+"""SHAP and LIME: model-agnostic explanations from many perturbed copies of the image."""
+
+import streamlit as st
+
+from core.explain import METHODS
+from dashboard import components
+from dashboard.views.common import all_labels, images_and_models
+
+st.title("SHAP and LIME")
+st.caption(
+    "Explanations that only look at the model's outputs on perturbed copies of the image: they work on "
+    "any model, and cost one model pass per copy."
+)
+
+images, models = images_and_models()
+available = [name for name in ("shap", "lime", "shap-gradient") if name in METHODS]
+controls = st.columns([3, 2])
+with controls[0]:
+    method, params = components.explanation_controls(available, key="perturbation")
+with controls[1]:
+    target = components.target_control(all_labels(models), key="perturbation_target")
+    show_raw = st.toggle("Show the raw map beside the overlay", value=False, key="perturbation_raw")
+if method == "lime":  # LIME's convention: green for the class, red against
+    _, opacity, shared = components.colour_controls(
+        "perturbation", signed=True, legend="Colours: **green** for the class, **red** against"
+    )
+    colourmap = "RdYlGn"
+else:
+    colourmap, opacity, shared = components.colour_controls("perturbation", signed=True)
+results = components.explanations_or_error(images, models, method, params, target, ask_first_above=5)
+if results is not None:
+    components.explanation_rows(
+        images, models, results, method, colourmap=colourmap, opacity=opacity, shared=shared, show_raw=show_raw
+    )

@@ -1,0 +1,26 @@
+"""Saliency: gradient maps and class activation maps over the image, for each selected model."""
+
+import streamlit as st
+
+from core.explain import METHODS
+from dashboard import components
+from dashboard.views.common import all_labels, images_and_models
+
+st.title("Saliency")
+st.caption("Where each model's class score is sensitive: gradients, their smoothed relatives, and Grad-CAM.")
+
+images, models = images_and_models()
+controls = st.columns([3, 2])
+with controls[0]:
+    method, params = components.explanation_controls(
+        ["saliency", "smoothgrad", "integrated-gradients", "gradcam", "gradcam++"], key="saliency"
+    )
+with controls[1]:
+    target = components.target_control(all_labels(models), key="saliency_target")
+    show_raw = st.toggle("Show the raw map beside the overlay", value=True, key="saliency_raw")
+colourmap, opacity, shared = components.colour_controls("saliency", METHODS[method].signed)
+results = components.explanations_or_error(images, models, method, params, target, ask_first_above=20)
+if results is not None:
+    components.explanation_rows(
+        images, models, results, method, colourmap=colourmap, opacity=opacity, shared=shared, show_raw=show_raw
+    )

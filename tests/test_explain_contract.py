@@ -1,0 +1,76 @@
+"""Every registered method on every bundled model and on a nested transfer-learning model."""
+
+import numpy as np
+import pytest
+
+from core.explain import METHODS, explain, explain_images
+from core.models import BUNDLED, LoadedModel, ModelSpec, load_model
+from models import dataset
+
+# Small budgets: the contract is about shapes and invariances, not about converged estimates.
+BUDGETS = {
+    "smoothgrad": {"samples": 4},
+    "integrated-gradients": {"steps": 8},
+    "shap": {"max_evals": 64},
+    "shap-gradient": {"samples": 8},
+    "lime": {"num_samples": 48},
+}
+
+
+@pytest.fixture(scope="module")
+def nested_model(tmp_path_factory):
+    """The seed's transfer-learning shape: a base network used as a layer, then pooling and a dense head."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    base_input = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(base_input)
+    x = keras.layers.Conv2D(12, 3, activation="relu", name="base_features")(x)
+    base = keras.Model(base_input, x, name="base_network")
+    inputs = keras.Input((32, 32, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(base(keras.layers.Rescaling(1 / 255)(inputs)))
+    outputs = keras.layers.Dense(1, activation="sigmoid")(pooled)
+    spec = ModelSpec(
+        "nested",
+        tmp_path_factory.mktemp("m") / "nested.keras",
+        (32, 32),
+        ("other", "dog"),
+        "raw",
+        "rgb",
+        "sigmoid",
+        None,
+    )
+    return LoadedModel(spec, keras.Model(inputs, outputs))
+
+
+def _models(nested_model):
+    return {**{name: load_model(name) for name in BUNDLED}, "nested": nested_model}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("model_name", [*BUNDLED, "nested"])
+def test_method_contract(method, model_name, nested_model):
+    model = _models(nested_model)[model_name]
+    images, _ = dataset.generate_batch(seed=51, count=3)
+    pixels = model.spec.resize(list(images))
+    original = pixels.copy()
+    targets = np.array([1, 0, 1])
+    params = BUDGETS.get(method, {})
+    maps = explain(model, pixels, targets, method, {**params, "batch_size": 2})
+    assert maps.shape == (3, *model.spec.input_size) and maps.dtype == np.float32
+    assert np.isfinite(maps).all() and np.abs(maps).max() > 0
+    np.testing.assert_array_equal(pixels, original)  # the input is not mutated
+    one_at_a_time = explain(model, pixels, targets, method, {**params, "batch_size": 1})
+    np.testing.assert_allclose(one_at_a_time, maps, rtol=1e-3, atol=1e-5 * np.abs(maps).max())
+    again = explain(model, pixels, targets, method, {**params, "batch_size": 2})
+    np.testing.assert_allclose(again, maps, rtol=1e-4, atol=1e-6 * np.abs(maps).max())  # fixed seed, same map
+
+
+def test_explain_images_fits_the_box_in_the_given_images_coordinates(bundled_models):
+    dog = dataset.generate(52, 0)
+    big = np.repeat(np.repeat(dog.pixels, 2, axis=0), 2, axis=1)  # 320x320: twice the model's input size
+    result = explain_images(bundled_models["demo-resnet"], [big], "gradcam")[0]
+    assert result.map.shape == (160, 160) and result.target_label in dataset.LABELS
+    x0, y0, x1, y1 = result.box.box
+    assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 320
+    assert result.box.centroid[0] > 0 and result.seconds > 0
