@@ -136,3 +136,41 @@ def iou(a, b) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return float(inter / union) if union > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class ForegroundSplit:
+    """Seed 000 §5.2's first idea: colour models of the surely-foreground and surely-background pixels."""
+
+    foreground: np.ndarray  # (H, W) bool: saliency at or above the `high` quantile
+    background: np.ndarray  # (H, W) bool: saliency at or below the `low` quantile
+    probability: np.ndarray  # (H, W) float32: P(foreground | colour) from the two mixtures, equal priors
+
+
+def foreground_background(
+    saliency: np.ndarray,
+    pixels: np.ndarray,
+    *,
+    low: float = 0.30,
+    high: float = 0.95,
+    components: int = 3,
+    seed: int = 0,
+) -> ForegroundSplit:
+    """Splits pixels at the `low`/`high` saliency quantiles and fits a Gaussian mixture of `components`
+    to the colours of each part (Simonyan et al. 2014, §6); `pixels` (H, W, C) match the map's size."""
+    from sklearn.mixture import GaussianMixture
+
+    values = np.asarray(saliency, np.float64)
+    foreground = values >= np.quantile(values, high)
+    background = values <= np.quantile(values, low)
+    colours = np.asarray(pixels, np.float64).reshape(-1, pixels.shape[-1]) / 255.0
+    log_densities = []
+    for mask in (foreground, background):
+        samples = colours[mask.reshape(-1)]
+        mixture = GaussianMixture(
+            min(components, len(samples)), covariance_type="full", reg_covar=1e-4, random_state=seed
+        ).fit(samples)
+        log_densities.append(mixture.score_samples(colours))
+    # P(fg | colour) = 1 / (1 + exp(log p_bg − log p_fg)), computed stably.
+    probability = 1.0 / (1.0 + np.exp(np.clip(log_densities[1] - log_densities[0], -50, 50)))
+    return ForegroundSplit(foreground, background, probability.reshape(values.shape).astype(np.float32))

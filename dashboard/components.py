@@ -201,25 +201,27 @@ def explanation_rows(
     opacity: float,
     shared: bool,
     show_raw: bool = True,
+    transform=None,
 ) -> None:
-    """One bordered row per image: for each model, the overlay (and the raw map) with its target and time."""
+    """One bordered row per image: for each model, the overlay (and the raw map) with its target and time;
+    `transform` changes what is drawn (e.g. only LIME's strongest regions), not the cached result."""
     import numpy as np
 
     from core.explain import METHODS
     from core.render import colour_limit, colourise, overlay
 
     signed = METHODS[method].signed
-    every_map = np.stack([result.map for result in results.values()]) if results else np.zeros((1, 1, 1))
-    shared_limit = colour_limit(every_map, signed)
+    maps = {key: (transform(result.map) if transform else result.map) for key, result in results.items()}
+    shared_limit = colour_limit(np.stack(list(maps.values())), signed) if maps else 1.0
     for row, selected in enumerate(images):
         shown = display_size(selected.image.pixels)
         with st.container(border=True):
             st.markdown(f"**{selected.image.name}**" + (f" — truly a {selected.label}" if selected.label else ""))
             columns = st.columns(len(models) * (2 if show_raw else 1))
             for index, name in enumerate(models):
-                result = results[(name, row)]
-                limit = shared_limit if shared else colour_limit(result.map, signed)
-                picture = overlay(shown, result.map, limit, signed, opacity=opacity, colourmap=colourmap)
+                result, raw = results[(name, row)], maps[(name, row)]
+                limit = shared_limit if shared else colour_limit(raw, signed)
+                picture = overlay(shown, raw, limit, signed, opacity=opacity, colourmap=colourmap)
                 column = columns[index * (2 if show_raw else 1)]
                 column.image(
                     picture,
@@ -228,9 +230,9 @@ def explanation_rows(
                 )
                 if show_raw:
                     columns[index * 2 + 1].image(
-                        colourise(result.map, limit, signed, colourmap),
+                        colourise(raw, limit, signed, colourmap),
                         width="stretch",
-                        caption=f"raw map, {result.map.shape[1]}×{result.map.shape[0]}, colour limit {limit:.3g}",
+                        caption=f"raw map, {raw.shape[1]}×{raw.shape[0]}, colour limit {limit:.3g}",
                     )
 
 

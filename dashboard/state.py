@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
 
+from core.boxes import foreground_background
 from core.classify import Prediction, classify
 from core.errors import UserError
 from core.explain import METHODS, Explanation, explain_images
@@ -35,7 +37,8 @@ def get_model(name: str) -> LoadedModel:
     return load_model(name)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+# Few entries: a decoded 40-megapixel upload is 120 MB, and uploads are re-decoded cheaply if evicted.
+@st.cache_data(show_spinner=False, max_entries=24, ttl=3600)
 def _decode(file_id: str, _data: bytes, name: str) -> DecodedImage:
     # Keyed on the upload's id: hashing megabytes of bytes on every rerun would cost more than decoding once.
     return decode_image(_data, name)
@@ -57,6 +60,16 @@ def explanation(
     parameters, so switching pages or going back never recomputes."""
     target_list = None if target is None else [target]
     return explain_images(get_model(model_name), [_image.pixels], method, target_list, dict(params))[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def foreground_probability(
+    model_name: str, image_hash: str, method: str, params: tuple, target: int, _image: DecodedImage, _map: np.ndarray
+) -> np.ndarray:
+    """P(foreground | colour) (H, W) at the model's input size, from the seed's 30%/95% saliency split of
+    the map that (model, image, method, params, target) produced."""
+    pixels = get_model(model_name).spec.resize([_image.pixels])[0]
+    return foreground_background(_map, pixels).probability
 
 
 def explanation_key(model_name: str, image_hash: str, method: str, target: int | None, params: tuple) -> tuple:

@@ -78,3 +78,22 @@ def test_iou_of_identical_disjoint_and_half_overlapping_boxes():
     assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert iou((0, 0, 10, 10), (10, 0, 20, 10)) == 0.0
     assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+
+
+def test_foreground_colour_model_finds_the_salient_objects_colour_elsewhere():
+    from core.boxes import foreground_background
+
+    rng = np.random.default_rng(1)
+    pixels = np.zeros((40, 40, 3))
+    pixels[...] = (40, 120, 40)  # green background
+    pixels[5:20, 5:20] = (200, 60, 60)  # a red object, salient
+    pixels[25:35, 25:35] = (200, 60, 60)  # the same red elsewhere, not salient
+    pixels += rng.normal(0, 4, pixels.shape)
+    saliency = np.zeros((40, 40))
+    saliency[5:20, 5:20] = 1 + rng.random((15, 15))
+    split = foreground_background(saliency, np.clip(pixels, 0, 255))
+    assert split.foreground.sum() == pytest.approx(0.05 * 1600, abs=2)  # top 5% of the saliency
+    assert split.background.sum() >= 0.30 * 1600
+    # Red is mostly foreground (the unsalient red patch also sits in the background sample), green is not.
+    assert split.probability[10, 10] > 0.8 and split.probability[30, 30] > 0.8
+    assert split.probability[2, 38] < 0.01

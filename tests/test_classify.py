@@ -94,3 +94,41 @@ def test_a_text_file_given_as_image_is_refused_in_one_line(tmp_path):
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().startswith("error: notes.txt is not an image")
     assert "Traceback" not in result.stderr
+
+
+def test_explain_command_writes_overlay_map_and_record_with_the_box_in_image_pixels(tmp_path, capsys):
+    image = tmp_path / "wide.png"
+    dog = dataset.generate(34, 1)
+    wide = np.repeat(dog.pixels, 2, axis=1)  # 320x160: the box must come back in these coordinates
+    image.write_bytes(encode_png(wide))
+    out = tmp_path / "results"
+    argv = ["explain", "--model", "demo-resnet", "--method", "gradcam", "--target", "dachshund", "--out", str(out)]
+    assert main([*argv, str(image)]) == 0
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["model"] == "demo-resnet" and record["method"] == "gradcam" and record["target"] == "dachshund"
+    saved = json.loads((out / "wide.demo-resnet.gradcam.json").read_text())
+    assert saved == record
+    raw = np.load(out / record["map"])
+    assert raw.shape == (160, 160) and raw.dtype == np.float32
+    from PIL import Image
+
+    assert Image.open(out / record["overlay"]).size == (320, 160)
+    x0, y0, x1, y1 = record["box"]
+    assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 160 and record["seconds"] > 0
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--method", "nonsense"], "no method called 'nonsense'"),
+        (["--method", "lime", "--param", "num_samples"], "should look like KEY=VALUE"),
+        (["--method", "lime", "--param", "steps=3"], "lime has no parameter 'steps'"),
+        (["--method", "gradcam", "--target", "cat"], "has no class 'cat'"),
+    ],
+)
+def test_explain_command_refuses_bad_options_in_one_line(tmp_path, capsys, extra, message):
+    image = tmp_path / "dog.png"
+    image.write_bytes(encode_png(dataset.generate(34, 0).pixels))
+    assert main(["explain", "--model", "demo-resnet", *extra, "--out", str(tmp_path), str(image)]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1

@@ -41,3 +41,11 @@ def test_boxes_are_drawn_at_their_coordinates():
     assert tuple(picture[10, 20]) == (0, 230, 255)  # the mean box's top-left corner is cyan
     assert picture[13, 23, 0] == 255  # the centroid is a red dot
     assert picture[2, 3, 1] > 200  # the true box is green
+
+
+def test_strongest_regions_keeps_the_largest_weights_of_either_sign():
+    from core.render import strongest_regions
+
+    raw = np.array([[0.5, 0.5, -0.9], [0.1, -0.2, 0.0]], np.float32)
+    np.testing.assert_array_equal(strongest_regions(raw, 2), [[0.5, 0.5, -0.9], [0, 0, 0]])
+    np.testing.assert_array_equal(strongest_regions(raw, 10), raw)

@@ -4,8 +4,8 @@ import numpy as np
 import streamlit as st
 
 from core.boxes import fit_box, iou
-from core.render import draw_boxes
-from dashboard import components
+from core.render import colourise, draw_boxes
+from dashboard import components, state
 from dashboard.views.common import all_labels, images_and_models
 
 st.title("Bounding boxes")
@@ -23,6 +23,13 @@ with controls[0]:
 with controls[1]:
     tol = st.slider("tol: share of the mass kept as each side moves in", 0.5, 0.99, 0.9, 0.01, key="boxes_tol")
     show_all = st.toggle("Draw all 24 boxes", value=True, key="boxes_all")
+    show_split = st.toggle(
+        "Show the foreground colour model",
+        value=False,
+        key="boxes_split",
+        help="The seed's other idea: Gaussian mixtures of the colours of the 5% most and 30% least salient "
+        "pixels; bright = colour of the foreground.",
+    )
     target = components.target_control(all_labels(models), key="boxes_target")
 
 results = components.explanations_or_error(images, models, method, params, target, ask_first_above=20)
@@ -54,6 +61,21 @@ for row, selected in enumerate(images):
                 scores[name].append(overlap)
                 caption += f" · IoU with the true box {overlap:.2f}"
             column.image(picture, width="stretch", caption=caption)
+            if show_split:
+                probability = state.foreground_probability(
+                    name,
+                    selected.image.sha256,
+                    method,
+                    tuple(sorted(params.items())),
+                    result.target,
+                    selected.image,
+                    result.map,
+                )
+                column.image(
+                    colourise(probability, 1.0, False, "gray"),
+                    width="stretch",
+                    caption="P(foreground | colour): bright = the colours of the most salient pixels",
+                )
 
 known = {name: values for name, values in scores.items() if values}
 if known:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.explain import METHODS
+from core.render import strongest_regions
 from dashboard import components
 from dashboard.views.common import all_labels, images_and_models
 
@@ -25,10 +26,19 @@ if method == "lime":  # LIME's convention: green for the class, red against
         "perturbation", signed=True, legend="Colours: **green** for the class, **red** against"
     )
     colourmap = "RdYlGn"
+    regions = st.slider("Regions shown (the strongest, for or against)", 1, 40, 10, key="perturbation_regions")
 else:
     colourmap, opacity, shared = components.colour_controls("perturbation", signed=True)
 results = components.explanations_or_error(images, models, method, params, target, ask_first_above=5)
 if results is not None:
     components.explanation_rows(
-        images, models, results, method, colourmap=colourmap, opacity=opacity, shared=shared, show_raw=show_raw
+        images,
+        models,
+        results,
+        method,
+        colourmap=colourmap,
+        opacity=opacity,
+        shared=shared,
+        show_raw=show_raw,
+        transform=(lambda raw: strongest_regions(raw, regions)) if method == "lime" else None,
     )
