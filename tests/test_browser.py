@@ -110,12 +110,14 @@ def test_upload_shows_both_models_predictions_and_a_screenshot(page, server, tmp
     upload = tmp_path / "my-dog.png"
     upload.write_bytes(encode_png(dog.pixels))
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
-    page.get_by_text("my-dog.png", exact=False).first.wait_for()
-    _wait_until_idle(page)
     main = page.get_by_test_id("stMain")
-    assert main.get_by_text("my-dog.png").count() >= 1
-    verdicts = main.get_by_text(dataset.LABELS[dog.label], exact=False)
-    assert verdicts.count() >= 2
+    main.get_by_text("my-dog.png", exact=False).first.wait_for()
+    _wait_until_idle(page)
+    row = main.get_by_test_id("stVerticalBlockBorderWrapper").filter(has_text="my-dog.png").last
+    for name in ("demo-resnet", "demo-efficientnet"):
+        assert row.get_by_text(name, exact=True).count() == 1
+    verdicts = row.get_by_text(f"{dataset.LABELS[dog.label]} ·", exact=False)
+    assert verdicts.count() == 2  # both models call the generated dog by its true class
     assert main.get_by_test_id("stVegaLiteChart").count() >= 6  # two samples and the upload, two models each
     page.screenshot(path=SCREENSHOTS / "classification-upload.png", full_page=True)
     assert (SCREENSHOTS / "classification-upload.png").stat().st_size > 50_000
@@ -136,3 +138,15 @@ def test_explanation_pages_show_their_pictures(page, server, title, expected, sc
     captions = page.get_by_test_id("stMain").get_by_text(expected, exact=False)
     assert captions.count() >= 4  # two sample images, two models
     page.screenshot(path=SCREENSHOTS / screenshot, full_page=True)
+
+
+def test_shap_page_shows_the_cost_then_runs_on_a_click(page, server):
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text("SHAP and LIME", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    main.get_by_text("model passes each", exact=False).first.wait_for()
+    main.get_by_role("button", name="Run SHAP (partition, blur masker)").click()
+    main.get_by_text("explaining", exact=False).first.wait_for(timeout=240_000)
+    _wait_until_idle(page)
+    assert main.get_by_text("explaining", exact=False).count() >= 4
+    page.screenshot(path=SCREENSHOTS / "shap.png", full_page=True)
