@@ -49,25 +49,24 @@ def sidebar() -> None:
         )
         samples = state.samples()
         with st.expander("Sample images", expanded=True):
-            columns = st.columns(3)
+            columns = st.columns(2)
             for index, sample in enumerate(samples):
-                with columns[index % 3]:
+                with columns[index % 2]:
                     st.image(sample.image.pixels, width="stretch")
                     st.checkbox(
-                        sample.caption.split(": ")[1],
+                        sample.caption.split(": ")[1].capitalize(),
                         key=f"sample_{index}",
                         value=index in DEFAULT_SAMPLES,
-                        help=sample.caption,
                     )
 
 
 def run() -> None:
-    st.set_page_config(page_title="Classifier explanations", page_icon="🔍", layout="wide")
+    st.set_page_config(page_title="Classifier explanations", page_icon=":material/search_insights:", layout="wide")
     pages = [
-        st.Page(VIEWS / "classification.py", title="Classification", icon="🏷️", default=True),
-        st.Page(VIEWS / "saliency.py", title="Saliency", icon="🔥"),
-        st.Page(VIEWS / "boxes.py", title="Bounding boxes", icon="🔲"),
-        st.Page(VIEWS / "perturbation.py", title="SHAP and LIME", icon="🧩"),
+        st.Page(VIEWS / "classification.py", title="Classification", icon=":material/label:", default=True),
+        st.Page(VIEWS / "saliency.py", title="Saliency", icon=":material/local_fire_department:"),
+        st.Page(VIEWS / "boxes.py", title="Bounding boxes", icon=":material/crop_free:"),
+        st.Page(VIEWS / "perturbation.py", title="SHAP and LIME", icon=":material/extension:"),
     ]
     page = st.navigation(pages)
     sidebar()

@@ -11,45 +11,57 @@ from core.explain.saliency import BASELINES
 CHOICES = {"baseline": BASELINES, "segmentation": ("quickshift", "slic")}
 
 
+def row_key(image) -> str:
+    """A stable key (and CSS class st-key-…) for one image's row, from its content hash."""
+    return f"image_{image.sha256[:16]}"
+
+
 def prediction_chart(predictions: list[Prediction], key: str) -> None:
     """Horizontal bars of the top classes, the winner highlighted, probabilities as percentages."""
-    rows = [{"class": p.label, "probability": p.probability, "top": i == 0} for i, p in enumerate(predictions)]
+    import pandas as pd
+
+    rows = pd.DataFrame(
+        [{"class": p.label, "probability": p.probability, "top": i == 0} for i, p in enumerate(predictions)]
+    )
     spec = {
-        "mark": {"type": "bar", "cornerRadiusEnd": 3, "height": {"band": 0.7}},
+        "height": {"step": 30},
+        # One shared x and y for both layers, or each layer draws its own axis on top of the other.
         "encoding": {
             "y": {
                 "field": "class",
                 "type": "nominal",
-                "sort": "-x",
+                "sort": [p.label for p in predictions],
                 "title": None,
-                "axis": {"labelLimit": 160, "labelFontSize": 13},
+                "axis": {"labelLimit": 160, "labelFontSize": 13, "ticks": False, "domain": False},
             },
             "x": {
                 "field": "probability",
                 "type": "quantitative",
                 "title": None,
-                "scale": {"domain": [0, 1]},
-                "axis": {"format": "%", "tickCount": 5},
+                "scale": {"domain": [0, 1.15]},
+                "axis": {"format": "%", "values": [0, 0.25, 0.5, 0.75, 1], "grid": True},
             },
-            "color": {
-                "field": "top",
-                "type": "nominal",
-                "legend": None,
-                "scale": {"domain": [True, False], "range": ["#e4572e", "#9aa5b1"]},
+        },
+        "layer": [
+            {
+                "mark": {"type": "bar", "cornerRadiusEnd": 3, "height": {"band": 0.65}},
+                "encoding": {
+                    "color": {
+                        "field": "top",
+                        "type": "nominal",
+                        "legend": None,
+                        "scale": {"domain": [True, False], "range": ["#e4572e", "#9aa5b1"]},
+                    },
+                    "tooltip": [{"field": "class"}, {"field": "probability", "format": ".1%"}],
+                },
             },
-            "tooltip": [{"field": "class"}, {"field": "probability", "format": ".1%"}],
-        },
-        "height": 34 * len(rows),
+            {
+                "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 12},
+                "encoding": {"text": {"field": "probability", "format": ".1%"}},
+            },
+        ],
     }
-    text = {
-        "mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 12},
-        "encoding": {
-            "y": spec["encoding"]["y"],
-            "x": spec["encoding"]["x"],
-            "text": {"field": "probability", "format": ".1%"},
-        },
-    }
-    st.vega_lite_chart({"values": rows}, {"layer": [spec, text], "height": spec["height"]}, width="stretch", key=key)
+    st.vega_lite_chart(rows, spec, width="stretch", key=key)
 
 
 def verdict(predictions: list[Prediction]) -> None:
@@ -132,14 +144,15 @@ def colour_controls(
     return colourmap, opacity, shared
 
 
-def display_size(pixels, max_side: int = 640):
-    """The image scaled down for display (overlays on a 4000-pixel photo would be slow and no sharper)."""
+def display_size(pixels, side: int = 640):
+    """The image scaled for display: large photos down (overlays on 4000 pixels would be slow and no sharper),
+    small ones up (so boxes and dots are drawn crisply rather than enlarged by the browser)."""
     import numpy as np
     from PIL import Image
 
     height, width = pixels.shape[:2]
-    scale = min(1.0, max_side / max(height, width))
-    if scale == 1.0:
+    scale = min(side / max(height, width), 4.0)
+    if abs(scale - 1.0) < 0.05:
         return pixels
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return np.asarray(Image.fromarray(pixels).resize(size, Image.LANCZOS))
@@ -162,19 +175,23 @@ def run_explanations(
             key = state.explanation_key(name, selected.image.sha256, method, target, params_key)
             jobs.append((name, row, selected.image, target, key))
     pending = [job for job in jobs if job[4] not in done]
+    notice = st.empty()  # the cost and the button go away once the work is done
     if pending and ask_first_above is not None:
-        seconds = sum(state.estimated_seconds(name, method, params, 1) for name, *_ in pending)
         from core.explain import METHODS
 
+        seconds = sum(state.estimated_seconds(name, method, params, 1) for name, *_ in pending)
         passes = METHODS[method].passes(params)
-        st.info(
-            f"{len(pending)} explanation(s) to compute: {passes} model passes each, about "
-            f"{_duration(seconds)} on this machine. Results are kept, so you pay this once per image and setting."
-        )
-        if seconds > ask_first_above and not st.button(
-            f"Run {METHODS[method].title}", type="primary", key=f"run_{method}"
-        ):
-            return None
+        with notice.container():
+            if seconds > 2:
+                st.info(
+                    f"{len(pending)} explanation{'s' if len(pending) > 1 else ''} to compute: {passes} model "
+                    f"passes each, about {_duration(seconds)} on this machine. Results are kept, so this is paid "
+                    "once per image and setting."
+                )
+            if seconds > ask_first_above and not st.button(
+                f"Run {METHODS[method].title}", type="primary", key=f"run_{method}"
+            ):
+                return None
     progress = st.progress(0.0, text="Explaining…") if pending else None
     results = {}
     for index, (name, row, image, target, key) in enumerate(jobs):
@@ -184,6 +201,7 @@ def run_explanations(
             progress.progress((index + 1) / len(jobs), text=f"Explaining… {index + 1} of {len(jobs)}")
     if progress is not None:
         progress.empty()
+    notice.empty()
     return results
 
 
@@ -215,8 +233,8 @@ def explanation_rows(
     shared_limit = colour_limit(np.stack(list(maps.values())), signed) if maps else 1.0
     for row, selected in enumerate(images):
         shown = display_size(selected.image.pixels)
-        with st.container(border=True):
-            st.markdown(f"**{selected.image.name}**" + (f" — truly a {selected.label}" if selected.label else ""))
+        with st.container(border=True, key=row_key(selected.image)):
+            st.markdown(f"**{selected.image.name}**" + (f" — true class: {selected.label}" if selected.label else ""))
             columns = st.columns(len(models) * (2 if show_raw else 1))
             for index, name in enumerate(models):
                 result, raw = results[(name, row)], maps[(name, row)]

@@ -114,4 +114,6 @@ def selected_images() -> tuple[list[SelectedImage], list[str]]:
     for index, sample in enumerate(samples()):
         if st.session_state.get(f"sample_{index}"):
             images.append(SelectedImage(sample.image, sample.label, sample.box))
-    return images, errors
+    # The same picture twice (uploaded again, or twice in one upload) is shown once.
+    unique = {selected.image.sha256: selected for selected in reversed(images)}
+    return [unique[h] for h in dict.fromkeys(selected.image.sha256 for selected in images)], errors

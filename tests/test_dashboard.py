@@ -95,7 +95,17 @@ def test_perturbation_page_shows_the_cost_before_running_lime():
 
 def _image_captions(app: AppTest) -> list[str]:
     captions = []
-    for element in app.main.get("imgs"):
+    for element in app.main.get("image"):
         for image in element.proto.imgs:
             captions.append(image.caption)
     return captions
+
+
+def test_the_same_upload_twice_is_shown_once():
+    app = _app()
+    for key in ("sample_0", "sample_1"):
+        app.checkbox(key=key).uncheck()
+    png = encode_png(dataset.generate(41, 2).pixels)
+    app.sidebar.file_uploader[0].set_value([("a.png", png, "image/png"), ("b.png", png, "image/png")]).run()
+    assert not app.exception, app.exception
+    assert [s.value for s in app.subheader] == ["demo-resnet", "demo-efficientnet"]

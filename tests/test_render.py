@@ -47,5 +47,5 @@ def test_strongest_regions_keeps_the_largest_weights_of_either_sign():
     from core.render import strongest_regions
 
     raw = np.array([[0.5, 0.5, -0.9], [0.1, -0.2, 0.0]], np.float32)
-    np.testing.assert_array_equal(strongest_regions(raw, 2), [[0.5, 0.5, -0.9], [0, 0, 0]])
+    np.testing.assert_allclose(strongest_regions(raw, 2), [[0.5, 0.5, -0.9], [0, 0, 0]])
     np.testing.assert_array_equal(strongest_regions(raw, 10), raw)

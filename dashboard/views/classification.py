@@ -21,10 +21,10 @@ if not results:
     st.stop()
 
 for row, selected in enumerate(images):
-    with st.container(border=True):
+    with st.container(border=True, key=components.row_key(selected.image)):
         columns = st.columns([1.1] + [2] * len(results), gap="large")
         with columns[0]:
-            caption = selected.image.name + (f" — truly a {selected.label}" if selected.label else "")
+            caption = selected.image.name + (f" — true class: {selected.label}" if selected.label else "")
             st.image(selected.image.pixels, caption=caption, width="stretch")
         for column, (name, predictions) in zip(columns[1:], results.items(), strict=False):
             with column:
