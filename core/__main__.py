@@ -127,6 +127,7 @@ def command_explain(args: argparse.Namespace) -> None:
             "signed": method.signed,
             "params": method_params(method, params),
             "seconds": round(seconds, 4),
+            **{key: round(value, 6) for key, value in result.diagnostics.items()},
         }
         (args.out / f"{stem}.json").write_text(json.dumps(record, indent=1))
         print(json.dumps(record), flush=True)

@@ -56,77 +56,80 @@ def fit_box(saliency: np.ndarray, tol: float = 0.9, smoothing: int = 3) -> BoxFi
         return BoxFit(
             (0.0, 0.0, float(width), float(height)), whole, (width / 2, height / 2), tuple(permutations(SIDES))
         )
-    ys, xs = np.mgrid[0:height, 0:width]
-    centroid = (float((mass * (xs + 0.5)).sum() / total), float((mass * (ys + 0.5)).sum() / total))
+    centroid = (
+        float(mass.sum(axis=0) @ (np.arange(width) + 0.5) / total),
+        float(mass.sum(axis=1) @ (np.arange(height) + 0.5) / total),
+    )
     # Integral image: the mass of any box in O(1).
     integral = np.zeros((height + 1, width + 1))
     integral[1:, 1:] = mass.cumsum(0).cumsum(1)
     # A side may not cross the pixel holding the centroid (the box's relative centre).
     centre = (min(int(centroid[0]), width - 1), min(int(centroid[1]), height - 1))
-    fitter = _SideFitter(integral, centre, tol, smoothing)
     orders = tuple(permutations(SIDES))
-    boxes = np.array([fitter.fit((0, 0, width, height), order) for order in orders], float)
+    boxes = _fit_all_orders(integral, centre, tol, smoothing, orders)
     return BoxFit(tuple(float(v) for v in boxes.mean(axis=0)), boxes, centroid, orders)
 
 
-class _SideFitter:
-    def __init__(self, integral: np.ndarray, centre: tuple[int, int], tol: float, smoothing: int) -> None:
-        self.integral, self.centre, self.tol, self.smoothing = integral, centre, tol, smoothing
-        self._memo: dict[tuple, tuple[int, int, int, int]] = {}
-
-    def fit(self, box: tuple[int, int, int, int], order: tuple[str, ...]) -> tuple[int, int, int, int]:
-        # The 24 orders share prefixes; memoising on (box, side) does 64 side moves instead of 96.
-        for side in order:
-            key = (box, side)
-            if key not in self._memo:
-                self._memo[key] = self._move(box, side)
-            box = self._memo[key]
-        return box
-
-    def _mass(self, x0, y0, x1, y1):
-        i = self.integral
-        return i[y1, x1] - i[y0, x1] - i[y1, x0] + i[y0, x0]
-
-    def _move(self, box: tuple[int, int, int, int], side: str) -> tuple[int, int, int, int]:
-        x0, y0, x1, y1 = box
-        cx, cy = self.centre
-        total = self._mass(x0, y0, x1, y1)
-        if total <= 0:
-            return box
-        # Candidate positions of the side, from where it is now to the centroid's pixel.
-        if side == "left":
-            positions = np.arange(x0, cx + 1)
-            kept = self._mass(positions, y0, x1, y1)
-        elif side == "right":
-            positions = np.arange(x1, cx, -1)
-            kept = self._mass(x0, y0, positions, y1)
-        elif side == "top":
-            positions = np.arange(y0, cy + 1)
-            kept = self._mass(x0, positions, x1, y1)
-        else:
-            positions = np.arange(y1, cy, -1)
-            kept = self._mass(x0, y0, x1, positions)
-        fraction = _smooth(np.broadcast_to(kept, positions.shape) / total, self.smoothing)
-        # The furthest position that still keeps tol of the mass; the curve never rises, and its first
-        # value (the side where it is now) is 1 before smoothing, so some position nearly always qualifies.
-        keeps = np.flatnonzero(fraction >= self.tol - 1e-12)
-        furthest = positions[keeps[-1]] if len(keeps) else positions[0]
-        if side == "left":
-            return (int(furthest), y0, x1, y1)
-        if side == "right":
-            return (x0, y0, int(furthest), y1)
-        if side == "top":
-            return (x0, int(furthest), x1, y1)
-        return (x0, y0, x1, int(furthest))
+def _fit_all_orders(
+    integral: np.ndarray, centre: tuple[int, int], tol: float, smoothing: int, orders: tuple[tuple[str, ...], ...]
+) -> np.ndarray:
+    """The 24 boxes, one per order, computed level by level: the orders share prefixes, so level k moves
+    one side of each distinct k-side prefix (4 + 12 + 24 + 24 moves), all of a level in one array operation."""
+    height, width = integral.shape[0] - 1, integral.shape[1] - 1
+    boxes = {(): np.array([0, 0, width, height])}
+    for level in range(4):
+        prefixes = sorted({order[:level] for order in orders})
+        moves = [(prefix, side) for prefix in prefixes for side in SIDES if side not in prefix]
+        current = np.array([boxes[prefix] for prefix, _ in moves])
+        moved = _move_sides(
+            integral, current, np.array([SIDES.index(side) for _, side in moves]), centre, tol, smoothing
+        )
+        boxes.update({(*prefix, side): box for (prefix, side), box in zip(moves, moved, strict=True)})
+    return np.array([boxes[order] for order in orders], float)
 
 
-def _smooth(curve: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving average, edges repeated, so the curve's level at its ends is kept."""
-    if width <= 1 or len(curve) < 2:
-        return curve
+def _move_sides(
+    integral: np.ndarray, boxes: np.ndarray, sides: np.ndarray, centre: tuple[int, int], tol: float, smoothing: int
+) -> np.ndarray:
+    """Moves side `sides[i]` (0 left, 1 right, 2 top, 3 bottom) of each box [x0, y0, x1, y1] towards the
+    centroid, to the furthest position whose smoothed kept-mass fraction is still >= tol."""
+    cx, cy = centre
+    x0, y0, x1, y1 = (boxes[:, k : k + 1] for k in range(4))
+    # Each side's current position, how it moves (+1 or -1) and the last position it may take.
+    start = np.choose(sides, [x0[:, 0], x1[:, 0], y0[:, 0], y1[:, 0]])
+    step = np.where(sides % 2 == 0, 1, -1)
+    stop = np.choose(sides, [cx, cx + 1, cy, cy + 1])
+    reach = np.abs(stop - start)
+    offsets = np.arange(max(integral.shape))[None, :]
+    # Past its reach a side stays put, which repeats the last value: the edge padding of the smoothing.
+    positions = start[:, None] + step[:, None] * np.minimum(offsets, reach[:, None])
+    side = sides[:, None]
+    a0 = np.where(side == 0, positions, x0)
+    a1 = np.where(side == 1, positions, x1)
+    b0 = np.where(side == 2, positions, y0)
+    b1 = np.where(side == 3, positions, y1)
+    kept = integral[b1, a1] - integral[b0, a1] - integral[b1, a0] + integral[b0, a0]
+    total = kept[:, :1]
+    fraction = np.divide(kept, total, out=np.ones_like(kept), where=total > 0)
+    smoothed = _smooth_rows(fraction, smoothing)
+    allowed = (smoothed >= tol - 1e-12) & (offsets <= reach[:, None])
+    # The furthest allowed offset; the curve never rises, so this is where it last keeps tol.
+    furthest = np.where(allowed.any(axis=1), allowed.shape[1] - 1 - np.argmax(allowed[:, ::-1], axis=1), 0)
+    moved = boxes.copy()
+    moved[np.arange(len(boxes)), np.array([0, 2, 1, 3])[sides]] = start + step * furthest  # side -> column
+    return moved
+
+
+def _smooth_rows(curves: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average of each row, the first value repeated on the left (the right is padded already)."""
+    if width <= 1:
+        return curves
     half = width // 2
-    padded = np.concatenate([np.repeat(curve[:1], half), curve, np.repeat(curve[-1:], half)])
-    return np.convolve(padded, np.ones(2 * half + 1) / (2 * half + 1), mode="valid")
+    padded = np.concatenate(
+        [np.repeat(curves[:, :1], half + 1, axis=1), curves, np.repeat(curves[:, -1:], half, axis=1)], axis=1
+    )
+    sums = np.cumsum(padded, axis=1)  # the extra first column makes the window differences start at zero
+    return (sums[:, 2 * half + 1 :] - sums[:, : -2 * half - 1]) / (2 * half + 1)
 
 
 def iou(a, b) -> float:

@@ -244,7 +244,8 @@ def explanation_rows(
                 column.image(
                     picture,
                     width="stretch",
-                    caption=f"{name} · explaining “{result.target_label}” · {result.seconds:.2f} s",
+                    caption=f"{name} · explaining “{result.target_label}” · {result.seconds:.2f} s"
+                    + "".join(f" · {key.replace('_', ' ')} {value:.1%}" for key, value in result.diagnostics.items()),
                 )
                 if show_raw:
                     columns[index * 2 + 1].image(

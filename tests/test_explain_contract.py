@@ -74,3 +74,11 @@ def test_explain_images_fits_the_box_in_the_given_images_coordinates(bundled_mod
     x0, y0, x1, y1 = result.box.box
     assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 320
     assert result.box.centroid[0] > 0 and result.seconds > 0
+
+
+def test_integrated_gradients_reports_its_completeness_error(bundled_models):
+    dog = dataset.generate(53, 1)
+    result = explain_images(
+        bundled_models["demo-efficientnet"], [dog.pixels], "integrated-gradients", params={"steps": 64}
+    )[0]
+    assert 0 <= result.diagnostics["completeness_error"] < 0.1  # 64 steps: the map sums to the score gain

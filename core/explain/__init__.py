@@ -17,7 +17,7 @@ import numpy as np
 from core.boxes import BoxFit, fit_box
 from core.explain.gradcam import gradcam, gradcam_plus_plus
 from core.explain.perturbation import lime, shap_gradient, shap_partition
-from core.explain.saliency import integrated_gradients, saliency, smoothgrad
+from core.explain.saliency import completeness_error, integrated_gradients, saliency, smoothgrad
 from core.models import LoadedModel
 
 
@@ -31,6 +31,9 @@ class Method:
     caption: str  # how to read the map, in plain words
     defaults: dict = field(default_factory=dict)
     passes: Callable[[dict], int] = lambda params: 1  # model passes per image (forward+backward counts as one)
+    # Optional checks of a result, e.g. Integrated Gradients' completeness: (model, pixels, targets, maps,
+    # params) -> one dict of numbers per image.
+    diagnostics: Callable[..., list[dict]] | None = None
 
 
 METHODS: dict[str, Method] = {
@@ -63,6 +66,10 @@ METHODS: dict[str, Method] = {
             caption="How much each pixel adds to (+) or takes from (−) the score, compared with a black image.",
             defaults={"steps": 32, "baseline": "black"},
             passes=lambda p: int(p["steps"]),
+            diagnostics=lambda model, pixels, targets, maps, params: [
+                {"completeness_error": float(error)}
+                for error in completeness_error(model, pixels, targets, maps, params["baseline"])
+            ],
         ),
         Method(
             "gradcam",
@@ -151,6 +158,7 @@ class Explanation:
     target_label: str
     box: BoxFit
     seconds: float
+    diagnostics: dict = field(default_factory=dict)  # e.g. {"completeness_error": 0.003}
 
 
 def explain_images(
@@ -168,9 +176,15 @@ def explain_images(
     started = time.perf_counter()
     maps = explain(model, pixels, np.asarray(targets), method, params)
     seconds = (time.perf_counter() - started) / max(1, len(images))
+    chosen = METHODS[method]
+    checks = (
+        [{}] * len(images)
+        if chosen.diagnostics is None
+        else chosen.diagnostics(model, pixels, np.asarray(targets), maps, method_params(chosen, params))
+    )
     height, width = model.spec.input_size
     results = []
-    for image, raw, target in zip(images, maps, targets, strict=True):
+    for image, raw, target, check in zip(images, maps, targets, checks, strict=True):
         fit = fit_box(raw, tol).scaled(image.shape[1], image.shape[0], width, height)
-        results.append(Explanation(method, raw, int(target), model.spec.labels[int(target)], fit, seconds))
+        results.append(Explanation(method, raw, int(target), model.spec.labels[int(target)], fit, seconds, check))
     return results
