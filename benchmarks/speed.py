@@ -40,7 +40,7 @@ def _tf_keras_vis(model, pixels: np.ndarray, targets: np.ndarray) -> dict[str, f
         from tf_keras_vis.saliency import Saliency
     except ImportError:
         return {}
-    inputs = model.preprocess_graph(pixels).numpy()
+    inputs = np.asarray(model.preprocess_graph(pixels))
     score = lambda output: output[:, 0]  # noqa: E731  (the one sigmoid unit, as tf-keras-vis wants it)
     saliency = Saliency(model.model, clone=True)
     gradcam = Gradcam(model.model, clone=True)

@@ -8,7 +8,12 @@ when two threads use it (see shared/NOTES.md).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+# lime draws a tqdm bar on stderr for every image and has no switch for it; the dashboard shows its own.
+os.environ.setdefault("TQDM_DISABLE", "1")
 
 from core.explain.gradients import input_gradients
 from core.models import LoadedModel
