@@ -178,3 +178,17 @@ def test_quickshift_segments_repeat_with_a_seed_and_number_from_zero():
     np.testing.assert_array_equal(labels, lime_segments(image.copy(), segmentation="quickshift", seed=0))
     np.testing.assert_array_equal(np.unique(labels), np.arange(labels.max() + 1))
     assert 10 <= labels.max() + 1 <= 60  # lime's settings give tens of regions on a 160-pixel image
+
+
+def test_vectorised_lime_sampler_gives_exactly_limes_own_maps(keras, tmp_path, monkeypatch):
+    from lime.lime_image import LimeImageExplainer
+
+    from core.explain import perturbation
+
+    loaded = _loaded(_small_convnet(keras), tmp_path)
+    pixels = np.random.default_rng(9).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
+    params = dict(num_samples=40, segmentation="slic", segments=8, seed=3)
+    ours = lime(loaded, pixels, np.array([1, 0]), **params)
+    monkeypatch.setattr(perturbation, "_lime_explainer", lambda seed: LimeImageExplainer(random_state=seed))
+    np.testing.assert_array_equal(ours, lime(loaded, pixels, np.array([1, 0]), **params))
+    assert np.abs(ours).max() > 0

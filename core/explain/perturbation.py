@@ -132,8 +132,6 @@ def lime(
 ) -> np.ndarray:
     """LIME (Ribeiro et al. 2016): weights of a linear model fitted to the scores of `num_samples` copies
     with random superpixels (`lime_segments`) replaced by their mean colour; each pixel gets its superpixel's weight."""
-    from lime.lime_image import LimeImageExplainer
-
     channels = pixels.shape[-1]
 
     def scores(images: np.ndarray) -> np.ndarray:
@@ -145,7 +143,7 @@ def lime(
     for i, (image, target) in enumerate(zip(images, targets, strict=False)):
         target = int(target)
         # A fresh explainer per image: its random state advances with each image, and must not be shared.
-        explainer = LimeImageExplainer(random_state=seed)
+        explainer = _lime_explainer(seed)
         explanation = explainer.explain_instance(
             image[..., 0] if channels == 1 else image,
             scores,
@@ -162,3 +160,27 @@ def lime(
             weights[feature] = weight
         maps[i] = weights[explanation.segments]
     return maps
+
+
+def _lime_explainer(seed: int):
+    """lime's LimeImageExplainer with its sampler vectorised: the same random draws and images, built with one
+    array operation per batch instead of a Python loop per sample and superpixel (lime's own loop costs
+    about a third of a model pass per sample on these models)."""
+    from lime.lime_image import LimeImageExplainer
+
+    class VectorisedSampler(LimeImageExplainer):
+        def data_labels(self, image, fudged_image, segments, classifier_fn, num_samples, batch_size=10):
+            n_features = np.unique(segments).shape[0]
+            data = self.random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
+            data[0, :] = 1
+            switched_on = data.astype(bool)
+            labels = []
+            for start in range(0, num_samples, batch_size):
+                keep = switched_on[start : start + batch_size][:, segments]  # (batch, H, W): superpixel kept
+                batch = np.empty((len(keep), *image.shape), image.dtype)
+                batch[:] = fudged_image
+                np.copyto(batch, image, where=keep[..., None] if image.ndim == 3 else keep)
+                labels.extend(classifier_fn(batch))
+            return data, np.array(labels)
+
+    return VectorisedSampler(random_state=seed)
