@@ -181,16 +181,15 @@ def run_explanations(
 
         seconds = sum(state.estimated_seconds(name, method, params, 1) for name, *_ in pending)
         passes = METHODS[method].passes(params)
+        ask = seconds > ask_first_above
         with notice.container():
-            if seconds > 2:
+            if seconds > 2 or ask:
                 st.info(
                     f"{len(pending)} explanation{'s' if len(pending) > 1 else ''} to compute: {passes} model "
                     f"passes each, about {_duration(seconds)} on this machine. Results are kept, so this is paid "
                     "once per image and setting."
                 )
-            if seconds > ask_first_above and not st.button(
-                f"Run {METHODS[method].title}", type="primary", key=f"run_{method}"
-            ):
+            if ask and not st.button(f"Run {METHODS[method].title}", type="primary", key=f"run_{method}"):
                 return None
     progress = st.progress(0.0, text="Explaining…") if pending else None
     results = {}

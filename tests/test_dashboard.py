@@ -109,3 +109,23 @@ def test_the_same_upload_twice_is_shown_once():
     app.sidebar.file_uploader[0].set_value([("a.png", png, "image/png"), ("b.png", png, "image/png")]).run()
     assert not app.exception, app.exception
     assert [s.value for s in app.subheader] == ["demo-resnet", "demo-efficientnet"]
+
+
+def test_boxes_page_shows_the_foreground_colour_model_on_request():
+    app = _page("views/boxes.py")
+    app.toggle(key="boxes_split").set_value(True).run()
+    assert not app.exception, app.exception
+    assert sum(t.startswith("P(foreground | colour)") for t in _image_captions(app)) == 4
+
+
+def test_lime_runs_on_a_click_and_shows_its_strongest_regions():
+    app = _page("views/perturbation.py")
+    app.session_state["perturbation_method"] = "lime"
+    app.session_state["perturbation_lime_num_samples"] = 40
+    app.run()
+    assert any("40 model passes each" in i.value for i in app.info)
+    app.button(key="run_lime").click().run()
+    assert not app.exception, app.exception
+    overlays = [t for t in _image_captions(app) if "· explaining “" in t]
+    assert len(overlays) == 4
+    assert app.slider(key="perturbation_regions").value == 10

@@ -29,7 +29,8 @@ if method == "lime":  # LIME's convention: green for the class, red against
     regions = st.slider("Regions shown (the strongest, for or against)", 1, 40, 10, key="perturbation_regions")
 else:
     colourmap, opacity, shared = components.colour_controls("perturbation", signed=True)
-results = components.explanations_or_error(images, models, method, params, target, ask_first_above=5)
+# SHAP and LIME take seconds per image: always show their cost and wait for a click.
+results = components.explanations_or_error(images, models, method, params, target, ask_first_above=0)
 if results is not None:
     components.explanation_rows(
         images,
