@@ -19,13 +19,6 @@ def colour_limit(maps: np.ndarray, signed: bool, percentile: float = 99.5) -> fl
     return limit if limit > 0 else float(values.max() or 1.0)
 
 
-def colour_limits(maps: np.ndarray, signed: bool, shared: bool) -> list[float]:
-    """One limit per map: the same for all (comparable across images and models) or each its own."""
-    if shared:
-        return [colour_limit(maps, signed)] * len(maps)
-    return [colour_limit(m, signed) for m in maps]
-
-
 def colourise(raw: np.ndarray, limit: float, signed: bool, colourmap: str | None = None) -> np.ndarray:
     """(H, W) map -> (H, W, 3) uint8: [0, limit] for unsigned maps, [-limit, limit] for signed ones."""
     from matplotlib import colormaps

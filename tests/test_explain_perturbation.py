@@ -44,8 +44,9 @@ def test_shap_partition_of_a_linear_model_sums_to_the_score_change_from_the_blur
 
     weights = np.random.default_rng(0).normal(size=(8, 8, 3)).astype(np.float32) / 50
     loaded = _loaded(linear_model(keras, weights, 0.3), tmp_path)
-    pixels = np.random.default_rng(1).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
-    ones = np.ones(2, np.int32)
+    # Many images in one call: shap's blur cache once mixed two images up (a map off by 14 %).
+    pixels = np.random.default_rng(1).uniform(0, 255, (12, 8, 8, 3)).astype(np.float32)
+    ones = np.ones(12, np.int32)
     maps = shap_partition(loaded, pixels, ones, max_evals=64, blur=4)
     # Fully masked is what the masker shows when every patch is hidden: the box-blurred image.
     blurred = np.stack([cv2.blur(image, (4, 4)) for image in pixels])
@@ -54,7 +55,8 @@ def test_shap_partition_of_a_linear_model_sums_to_the_score_change_from_the_blur
     assert np.abs(gain).min() > 0.5  # the check is not 0 ≈ 0
     # Class 0's score is −S: Owen values are linear in the scored function.
     np.testing.assert_allclose(shap_partition(loaded, pixels, 0 * ones, max_evals=64, blur=4), -maps, atol=1e-6)
-    np.testing.assert_array_equal(maps, shap_partition(loaded, pixels, ones, max_evals=64, blur=4))
+    again = shap_partition(loaded, pixels, ones, max_evals=64, blur=4)
+    np.testing.assert_allclose(again, maps, rtol=1e-6, atol=1e-6)  # the same up to float rounding in the model
 
 
 def test_shap_partition_puts_the_attribution_inside_the_only_patch_with_weights(keras, tmp_path):
@@ -84,8 +86,8 @@ def test_shap_gradient_of_a_linear_model_is_input_minus_reference_times_weights(
     greys = shap_gradient(loaded, pixels, np.array([1, 1]), samples=1000, background=8, seed=5)
     assert np.linalg.norm(greys - expected) / np.linalg.norm(expected) < 0.1
     assert np.linalg.norm(black - expected) / np.linalg.norm(expected) > 0.5  # the references matter
-    np.testing.assert_array_equal(
-        greys, shap_gradient(loaded, pixels, np.array([1, 1]), samples=1000, background=8, seed=5)
+    np.testing.assert_allclose(
+        greys, shap_gradient(loaded, pixels, np.array([1, 1]), samples=1000, background=8, seed=5), rtol=1e-5
     )
     assert not np.allclose(greys, shap_gradient(loaded, pixels, np.array([1, 1]), samples=1000, background=8, seed=6))
 
@@ -117,8 +119,8 @@ def test_lime_gives_the_largest_weights_to_superpixels_inside_the_scored_region(
     assert weight[share > 0.9].min() > 5 * np.abs(weight[share == 0]).max()
     ranked = np.argsort(-weight)[: (share > 0.9).sum()]
     assert share[ranked].min() > 0.5  # the top weights are all mostly in the region
-    np.testing.assert_array_equal(
-        maps, lime(loaded, pixels, np.array([1]), num_samples=64, segmentation="slic", segments=16, seed=0)
+    np.testing.assert_allclose(
+        maps, lime(loaded, pixels, np.array([1]), num_samples=64, segmentation="slic", segments=16, seed=0), rtol=1e-5
     )
     against = lime(loaded, pixels, np.array([0]), num_samples=64, segmentation="slic", segments=16, seed=0)
     np.testing.assert_allclose(against, -maps, atol=1e-6 * np.abs(maps).max())
@@ -190,5 +192,5 @@ def test_vectorised_lime_sampler_gives_exactly_limes_own_maps(keras, tmp_path, m
     params = dict(num_samples=40, segmentation="slic", segments=8, seed=3)
     ours = lime(loaded, pixels, np.array([1, 0]), **params)
     monkeypatch.setattr(perturbation, "_lime_explainer", lambda seed: LimeImageExplainer(random_state=seed))
-    np.testing.assert_array_equal(ours, lime(loaded, pixels, np.array([1, 0]), **params))
+    np.testing.assert_allclose(ours, lime(loaded, pixels, np.array([1, 0]), **params), rtol=1e-5)
     assert np.abs(ours).max() > 0

@@ -1,7 +1,7 @@
 import numpy as np
 
 from core.boxes import fit_box
-from core.render import colour_limit, colour_limits, colourise, draw_boxes, overlay
+from core.render import colour_limit, colourise, draw_boxes, overlay
 
 
 def test_a_zero_map_leaves_the_image_untouched():
@@ -24,8 +24,8 @@ def test_signed_maps_put_zero_at_the_middle_of_the_colour_map():
 
 def test_shared_scale_is_one_limit_and_per_image_follows_each_map():
     maps = np.stack([np.full((5, 5), 1.0), np.full((5, 5), 4.0)])
-    assert colour_limits(maps, False, shared=True) == [4.0, 4.0]
-    assert colour_limits(maps, False, shared=False) == [1.0, 4.0]
+    assert colour_limit(maps, False) == 4.0  # shared: one limit over every map
+    assert [colour_limit(m, False) for m in maps] == [1.0, 4.0]  # per image
 
 
 def test_colour_limit_ignores_a_single_hot_pixel():
