@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -86,8 +87,14 @@ def known_models() -> dict[str, ModelSpec]:
     for name in BUNDLED:
         card = MODELS_DIR / f"{name}.json"
         if card.exists():
-            specs[name] = ModelSpec.from_card(card)
+            specs[name] = _spec_from_card(card, card.stat().st_mtime_ns)
     return specs
+
+
+@lru_cache(maxsize=64)
+def _spec_from_card(card: Path, modified: int) -> ModelSpec:
+    # Every page rerun asks for the known models: parse each card once, again only after it changes.
+    return ModelSpec.from_card(card)
 
 
 def get_spec(name: str) -> ModelSpec:
