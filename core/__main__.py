@@ -1,4 +1,4 @@
-"""Command line: `python -m core models`, `classify` and `explain` (see `python -m core --help`)."""
+"""Command line: `python -m core models`, `classify`, `explain` and `report` (see `python -m core --help`)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def command_explain(args: argparse.Namespace) -> None:
 
     from core.explain import METHODS, explain_images, method_params
     from core.models import get_spec, load_model
-    from core.render import colour_limit, draw_boxes, overlay
+    from core.render import colour_limit, explanation_picture
 
     spec = get_spec(args.model)
     method = METHODS.get(args.method)
@@ -112,8 +112,9 @@ def command_explain(args: argparse.Namespace) -> None:
     for path, image, result in zip(args.images, images, results, strict=True):
         stem = f"{Path(path).stem}.{spec.name}.{method.name}"
         np.save(args.out / f"{stem}.npy", result.map)
-        picture = overlay(image.pixels, result.map, colour_limit(result.map, method.signed), method.signed)
-        Image.fromarray(draw_boxes(picture, result.box, all_boxes=False)).save(args.out / f"{stem}.png")
+        limit = colour_limit(result.map, method.signed)
+        picture = explanation_picture(image.pixels, result.map, result.box, limit, method.signed, side=None)
+        Image.fromarray(picture).save(args.out / f"{stem}.png")
         record = {
             "image": path,
             "model": spec.name,
@@ -131,6 +132,48 @@ def command_explain(args: argparse.Namespace) -> None:
         }
         (args.out / f"{stem}.json").write_text(json.dumps(record, indent=1))
         print(json.dumps(record), flush=True)
+
+
+def command_report(args: argparse.Namespace) -> None:
+    from core.explain import METHODS
+    from core.models import get_spec, load_model
+    from core.report import compare, render_report
+
+    specs = [get_spec(name) for name in dict.fromkeys(args.model)]
+    if len(specs) > 2:
+        raise UserError("A report compares one or two models; give --model once or twice.")
+    methods = list(dict.fromkeys(args.method))
+    for name in methods:
+        if name not in METHODS:
+            raise UserError(f"There is no method called '{name}'; choose from {', '.join(METHODS)}.")
+    params = _params_per_method(methods, _parse_params(args.param))
+    if not 0 < args.top_percent <= 100:
+        raise UserError("--top-percent must be between 0 and 100.")
+    if args.out.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"--out should name an .html file, not {args.out.name}.")
+    images = [_read_image(path) for path in args.images]
+    models = [load_model(spec) for spec in specs]
+
+    def progress(done: int, total: int) -> None:
+        print(f"explained {done} of {total} (model, method) pairs", file=sys.stderr, flush=True)
+
+    comparison = compare(models, images, methods, params, args.top_percent, progress)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render_report(comparison, shared=not args.per_model_scale), encoding="utf-8")
+    args.out.with_suffix(".json").write_text(comparison.as_json(), encoding="utf-8")
+    args.out.with_suffix(".csv").write_text(comparison.as_csv(), encoding="utf-8")
+    print(json.dumps({"report": str(args.out), "json": str(args.out.with_suffix(".json")), "images": len(images)}))
+
+
+def _params_per_method(methods: list[str], params: dict) -> dict:
+    """Each --param goes to every chosen method that has it; one no method has is an error."""
+    from core.explain import METHODS
+
+    unused = [key for key in params if not any(key in METHODS[m].defaults for m in methods)]
+    if unused:
+        known = sorted({key for m in methods for key in METHODS[m].defaults})
+        raise UserError(f"No chosen method has the parameter '{unused[0]}' (they have: {', '.join(known) or 'none'}).")
+    return {m: {k: v for k, v in params.items() if k in METHODS[m].defaults} for m in methods}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,6 +205,19 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", type=Path, required=True, help="folder for the results")
     explain.add_argument("images", nargs="+", metavar="IMAGE")
     explain.set_defaults(run=command_explain)
+    report = commands.add_parser(
+        "report", help="write one self-contained HTML report (and its numbers as .json and .csv) for images"
+    )
+    report.add_argument("--model", action="append", required=True, help="model name (once or twice)")
+    report.add_argument("--method", action="append", required=True, help="method name (repeatable)")
+    report.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="parameter for the methods that have it"
+    )
+    report.add_argument("--top-percent", type=float, default=10.0, help="k of the top-k%% region agreement")
+    report.add_argument("--per-model-scale", action="store_true", help="one colour scale per map, not per pair")
+    report.add_argument("--out", type=Path, required=True, help="the report's path, e.g. report.html")
+    report.add_argument("images", nargs="+", metavar="IMAGE")
+    report.set_defaults(run=command_report)
     return parser
 
 

@@ -53,6 +53,42 @@ def overlay(
     return (image.astype(np.float32) * (1 - alpha) + colours * alpha).round().astype(np.uint8)
 
 
+def display_size(pixels: np.ndarray, side: int = 640) -> np.ndarray:
+    """The image scaled for display: large photos down (overlays on 4000 pixels would be slow and no sharper),
+    small ones up (so boxes and dots are drawn crisply rather than enlarged by the browser)."""
+    height, width = pixels.shape[:2]
+    scale = min(side / max(height, width), 4.0)
+    if abs(scale - 1.0) < 0.05:
+        return pixels
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.LANCZOS))
+
+
+def explanation_picture(
+    pixels: np.ndarray,
+    raw: np.ndarray,
+    fit: BoxFit | None,
+    limit: float,
+    signed: bool,
+    *,
+    opacity: float = 0.6,
+    colourmap: str | None = None,
+    side: int | None = 640,
+    true_box=None,
+) -> np.ndarray:
+    """The overlay of one map on its image with the saliency-fitted box (and the true box, where known), at
+    display size; `fit` and `true_box` are in the coordinates of `pixels`."""
+    shown = display_size(pixels, side) if side else pixels
+    picture = overlay(shown, raw, limit, signed, opacity=opacity, colourmap=colourmap)
+    height, width = pixels.shape[:2]
+    factor = (shown.shape[1] / width, shown.shape[0] / height)
+    if fit is not None:
+        fit = fit.scaled(shown.shape[1], shown.shape[0], width, height)
+    if true_box is not None:
+        true_box = [v * factor[i % 2] for i, v in enumerate(true_box)]
+    return draw_boxes(picture, fit, true_box, all_boxes=False)
+
+
 def draw_boxes(image: np.ndarray, fit: BoxFit | None, true_box=None, *, all_boxes: bool = True) -> np.ndarray:
     """Seed 000 §5.2's picture: the centroid as a red dot, the 24 boxes in thin red, their mean in
     thick cyan; the true box, where known, in dashed green. Coordinates are the image's."""

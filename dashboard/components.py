@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.classify import Prediction
 from core.explain.saliency import BASELINES
+from core.render import display_size
 
 # Parameters whose values are words, with the words allowed.
 CHOICES = {"baseline": BASELINES, "segmentation": ("quickshift", "slic")}
@@ -142,20 +143,6 @@ def colour_controls(
         == "Shared"
     )
     return colourmap, opacity, shared
-
-
-def display_size(pixels, side: int = 640):
-    """The image scaled for display: large photos down (overlays on 4000 pixels would be slow and no sharper),
-    small ones up (so boxes and dots are drawn crisply rather than enlarged by the browser)."""
-    import numpy as np
-    from PIL import Image
-
-    height, width = pixels.shape[:2]
-    scale = min(side / max(height, width), 4.0)
-    if abs(scale - 1.0) < 0.05:
-        return pixels
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(pixels).resize(size, Image.LANCZOS))
 
 
 def run_explanations(

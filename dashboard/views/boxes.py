@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core.boxes import fit_box, iou
-from core.render import colourise, draw_boxes
+from core.render import colourise, display_size, draw_boxes
 from dashboard import components, state
 from dashboard.views.common import all_labels, images_and_models
 
@@ -38,7 +38,7 @@ if results is None:
 
 scores = {name: [] for name in models}
 for row, selected in enumerate(images):
-    shown = components.display_size(selected.image.pixels)
+    shown = display_size(selected.image.pixels)
     height, width = selected.image.pixels.shape[:2]
     scale = shown.shape[1] / width
     truth = None if selected.box is None else [v * scale for v in selected.box]
