@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 import numpy as np
 
@@ -61,23 +62,30 @@ class Comparison:
 
     def agreements(self, method: str) -> list[Agreement]:
         """Per image, how much model A's and model B's explanations agree (empty for one model)."""
+        return self._agreements[method]
+
+    @cached_property
+    def _agreements(self) -> dict[str, list[Agreement]]:
         if not self.pair:
-            return []
+            return {method: [] for method in self.methods}
         a, b = (spec.name for spec in self.models)
-        return [
-            agreement(
-                first.map,
-                second.map,
-                first.box.box,
-                second.box.box,
-                self.predictions[a][i][0].label,
-                self.predictions[b][i][0].label,
-                self.percent,
-            )
-            for i, (first, second) in enumerate(
-                zip(self.explanations[(a, method)], self.explanations[(b, method)], strict=True)
-            )
-        ]
+        return {
+            method: [
+                agreement(
+                    first.map,
+                    second.map,
+                    first.box.box,
+                    second.box.box,
+                    self.predictions[a][i][0].label,
+                    self.predictions[b][i][0].label,
+                    self.percent,
+                )
+                for i, (first, second) in enumerate(
+                    zip(self.explanations[(a, method)], self.explanations[(b, method)], strict=True)
+                )
+            ]
+            for method in self.methods
+        }
 
     def records(self) -> list[dict]:
         """The numbers, one flat row per (image, method): for JSON and CSV downloads."""

@@ -67,6 +67,7 @@ def run() -> None:
         st.Page(VIEWS / "saliency.py", title="Saliency", icon=":material/local_fire_department:"),
         st.Page(VIEWS / "boxes.py", title="Bounding boxes", icon=":material/crop_free:"),
         st.Page(VIEWS / "perturbation.py", title="SHAP and LIME", icon=":material/extension:"),
+        st.Page(VIEWS / "compare.py", title="Compare models", icon=":material/compare:"),
     ]
     page = st.navigation(pages)
     sidebar()

@@ -74,17 +74,20 @@ def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
     """Method picker and its parameters; returns (method name, parameters)."""
     from core.explain import METHODS
 
-    method = (
-        st.segmented_control(
-            "Method",
-            methods,
-            format_func=lambda m: METHODS[m].title,
-            key=f"{key}_method",
-            default=methods[0],
-            selection_mode="single",
+    if len(methods) > 5:  # a segmented control this long would run off the page
+        method = st.selectbox("Method", methods, format_func=lambda m: METHODS[m].title, key=f"{key}_method")
+    else:
+        method = (
+            st.segmented_control(
+                "Method",
+                methods,
+                format_func=lambda m: METHODS[m].title,
+                key=f"{key}_method",
+                default=methods[0],
+                selection_mode="single",
+            )
+            or methods[0]
         )
-        or methods[0]
-    )
     params = dict(METHODS[method].defaults)
     with st.expander("Parameters", expanded=False):
         for name, value in METHODS[method].defaults.items():
@@ -120,9 +123,14 @@ def target_control(labels: list[str], key: str) -> str | None:
 
 
 def colour_controls(
-    key: str, signed: bool, legend: str = "Colours: **red** for the class, **blue** against"
+    key: str,
+    signed: bool,
+    legend: str = "Colours: **red** for the class, **blue** against",
+    scale: tuple[str, str] = ("Shared", "Per image"),
+    scale_help: str = "Shared: one scale for every image and model, so strengths compare.",
 ) -> tuple[str | None, float, bool]:
-    """Colour map (unsigned methods only), opacity and whether all maps share one colour scale."""
+    """Colour map (unsigned methods only), opacity and whether maps share one colour scale (`scale`: the
+    labels of the shared and the separate choice)."""
     columns = st.columns(3)
     colourmap = None
     if not signed:
@@ -132,16 +140,7 @@ def colour_controls(
     else:
         columns[0].markdown(legend)
     opacity = columns[1].slider("Overlay opacity", 0.0, 1.0, 0.65, 0.05, key=f"{key}_opacity")
-    shared = (
-        columns[2].radio(
-            "Colour scale",
-            ["Shared", "Per image"],
-            horizontal=True,
-            key=f"{key}_scale",
-            help="Shared: one scale for every image and model, so strengths compare.",
-        )
-        == "Shared"
-    )
+    shared = columns[2].radio("Colour scale", scale, horizontal=True, key=f"{key}_scale", help=scale_help) == scale[0]
     return colourmap, opacity, shared
 
 

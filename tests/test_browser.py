@@ -106,6 +106,18 @@ def _wait_until_idle(page) -> None:
     page.wait_for_timeout(500)  # charts and tables draw on a canvas after their data arrives
 
 
+def _screenshot_whole_page(page, path: Path) -> None:
+    """Streamlit scrolls inside its main block, so a full-page screenshot is one window tall: grow the window
+    to the content's height for the picture, then put it back."""
+    size = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=stMain] .block-container').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": min(max(size["height"], height + 120), 6000)})
+    page.wait_for_timeout(700)
+    _wait_until_idle(page)
+    page.screenshot(path=path, full_page=True)
+    page.set_viewport_size(size)
+
+
 def test_upload_shows_both_models_predictions_and_a_screenshot(page, server, tmp_path):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(server)
@@ -160,3 +172,31 @@ def test_shap_page_shows_the_cost_then_runs_on_a_click(page, server):
     expect(main.get_by_text(re.compile("· explaining “"))).to_have_count(4, timeout=240_000)
     _wait_until_idle(page)
     page.screenshot(path=SCREENSHOTS / "shap.png", full_page=True)
+
+
+def test_compare_page_and_its_report_download(page, server, tmp_path):
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text("Compare models", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text(re.compile("^explaining “"))).to_have_count(4, timeout=180_000)
+    expect(main.get_by_test_id("stMetric")).to_have_count(8)  # four scores under each of the two pairs
+    _wait_until_idle(page)
+    _screenshot_whole_page(page, SCREENSHOTS / "compare.png")
+
+    with page.expect_download(timeout=120_000) as download:
+        main.get_by_role("button", name="Report (HTML)").click()
+    report = tmp_path / "report.html"
+    download.value.save_as(report)
+    assert download.value.suggested_filename == "report-saliency.html"
+    text = report.read_text()
+    assert text.count("src='data:image/") == 2 * (1 + 2) and "Rank correlation" in text
+    # The report as a reader sees it: opened from disk, offline, nothing requested from anywhere.
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(report.as_uri())
+    page.get_by_text("Model cards").wait_for()
+    assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
+    page.screenshot(path=SCREENSHOTS / "report.png", full_page=True)

@@ -129,3 +129,28 @@ def test_lime_runs_on_a_click_and_shows_its_strongest_regions():
     overlays = [t for t in _image_captions(app) if "· explaining “" in t]
     assert len(overlays) == 4
     assert app.slider(key="perturbation_regions").value == 10
+
+
+def test_compare_page_shows_both_models_side_by_side_with_agreement_scores():
+    app = _page("views/compare.py")
+    overlays = [t for t in _image_captions(app) if t.startswith("explaining “")]
+    assert len(overlays) == 4  # 2 images × 2 models
+    # Shared by the pair: both overlays of one image state the same colour limit.
+    limits = [t.rsplit(" ", 1)[1] for t in overlays]
+    assert limits[0] == limits[1] and limits[2] == limits[3]
+    labels = [m.label for m in app.metric]
+    assert labels.count("Rank correlation") == 2 and labels.count("Box IoU") == 2
+    assert all(-1 <= float(m.value) <= 1 for m in app.metric if m.label == "Rank correlation")
+    table = app.dataframe[0].value
+    assert list(table["image"])[-1] == "mean" and len(table) == 3
+    app.radio(key="compare_scale").set_value("Per model").run()
+    overlays = [t for t in _image_captions(app) if t.startswith("explaining “")]
+    assert overlays[0].rsplit(" ", 1)[1] != overlays[1].rsplit(" ", 1)[1]
+
+
+def test_compare_page_asks_for_a_second_model():
+    app = _app()
+    app.selectbox(key="model_b").set_value("(none)").run()
+    app.switch_page("views/compare.py").run()
+    assert not app.exception, app.exception
+    assert any("Pick two different models" in i.value for i in app.info)

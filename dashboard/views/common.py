@@ -25,3 +25,33 @@ def all_labels(models: list[str]) -> list[str]:
     for name in models:
         labels += [label for label in state.get_model(name).spec.labels if label not in labels]
     return labels
+
+
+def comparison(images, models: list[str], results: dict, params: dict, percent: float = 10.0):
+    """A core `Comparison` from this page's cached results: `results[method][(model, row)]` and
+    `params[method]`, so the report and the downloads show exactly what the page shows."""
+    from core.report import Comparison
+
+    hashes = tuple(selected.image.sha256 for selected in images)
+    decoded = tuple(selected.image for selected in images)
+    return Comparison(
+        images=decoded,
+        models=tuple(state.get_model(name).spec for name in models),
+        methods=tuple(results),
+        params={method: dict(params[method]) for method in results},
+        predictions={name: state.classify_images(name, hashes, decoded, 3) for name in models},
+        explanations={
+            (name, method): [by_key[(name, row)] for row in range(len(images))]
+            for method, by_key in results.items()
+            for name in models
+        },
+        percent=percent,
+        true_labels=tuple(selected.label for selected in images),
+        true_boxes=tuple(selected.box for selected in images),
+    )
+
+
+def file_stem(name: str) -> str:
+    """A download's file name from an image's (already cleaned) name, without its extension."""
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in stem)[:60] or "image"
