@@ -68,6 +68,7 @@ def run() -> None:
         st.Page(VIEWS / "boxes.py", title="Bounding boxes", icon=":material/crop_free:"),
         st.Page(VIEWS / "perturbation.py", title="SHAP and LIME", icon=":material/extension:"),
         st.Page(VIEWS / "compare.py", title="Compare models", icon=":material/compare:"),
+        st.Page(VIEWS / "grid.py", title="Method grid", icon=":material/grid_view:"),
     ]
     page = st.navigation(pages)
     sidebar()

@@ -144,21 +144,22 @@ def test_upload_shows_both_models_predictions_and_a_screenshot(page, server, tmp
 
 
 @pytest.mark.parametrize(
-    "title, expected, screenshot",
+    "title, expected, count, screenshot",
     [
-        ("Saliency", "· explaining “", "saliency.png"),
-        ("Bounding boxes", "IoU with the true box", "boxes.png"),
+        ("Saliency", "· explaining “", 4, "saliency.png"),  # two sample images, two models
+        ("Bounding boxes", "IoU with the true box", 4, "boxes.png"),
+        ("Method grid", " s · colour limit ", 6, "grid.png"),  # every gradient method, one image and model
     ],
 )
-def test_explanation_pages_show_their_pictures(page, server, title, expected, screenshot):
+def test_explanation_pages_show_their_pictures(page, server, title, expected, count, screenshot):
     from playwright.sync_api import expect
 
     page.goto(server)
     page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
     captions = page.get_by_test_id("stMain").get_by_text(re.compile(re.escape(expected)))
-    expect(captions).to_have_count(4, timeout=180_000)  # two sample images, two models
+    expect(captions).to_have_count(count, timeout=180_000)
     _wait_until_idle(page)
-    page.screenshot(path=SCREENSHOTS / screenshot, full_page=True)
+    _screenshot_whole_page(page, SCREENSHOTS / screenshot)
 
 
 def test_shap_page_shows_the_cost_then_runs_on_a_click(page, server):

@@ -154,3 +154,19 @@ def test_compare_page_asks_for_a_second_model():
     app.switch_page("views/compare.py").run()
     assert not app.exception, app.exception
     assert any("Pick two different models" in i.value for i in app.info)
+
+
+def test_method_grid_shows_every_gradient_method_then_shap_and_lime_on_a_click():
+    from core.explain import METHODS
+
+    app = _page("views/grid.py")
+    gradient_methods = [m for m in METHODS.values() if m.needs_gradients]
+    pictures = [t for t in _image_captions(app) if " s · colour limit " in t]
+    assert len(pictures) == len(gradient_methods)
+    app.toggle(key="grid_slow").set_value(True).run()
+    app.session_state["grid_image"] = 1
+    assert any("model passes each" in i.value for i in app.info)
+    app.button(key="run_lime").click().run()
+    assert not app.exception, app.exception
+    pictures = [t for t in _image_captions(app) if " s · colour limit " in t]
+    assert len(pictures) == len(gradient_methods) + 1  # LIME now; SHAP still waits for its click

@@ -1,0 +1,80 @@
+"""Method grid: one model and one image, every explanation method side by side."""
+
+import streamlit as st
+
+from core.explain import METHODS
+from core.render import explanation_picture
+from core.report import pair_limits
+from dashboard import components, state
+from dashboard.views.common import images_and_models
+
+st.title("Method grid")
+st.caption("One image through one model, explained by every method: where do the methods agree?")
+
+images, models = images_and_models()
+controls = st.columns([2, 2, 2])
+model = controls[0].selectbox("Model", models, key="grid_model")
+row = controls[1].selectbox(
+    "Image", range(len(images)), format_func=lambda i: images[i].image.name, key="grid_image"
+)  # fmt: skip
+slow = controls[2].toggle(
+    "Include SHAP and LIME",
+    value=False,
+    key="grid_slow",
+    help="They need hundreds of model passes each; their cost is shown before they run.",
+)
+shared = (
+    st.radio(
+        "Colour scale",
+        ["Per method", "Shared"],
+        horizontal=True,
+        key="grid_scale",
+        help="Per method: each map's strongest evidence gets full colour. Shared: one scale for the unsigned maps and "
+        "one for the signed ones; gradients share units, Grad-CAM and LIME do not, so mostly per method reads best.",
+    )
+    == "Shared"
+)
+st.caption("Every method with its default parameters; change them on the method's own page.")
+
+selected = images[min(row or 0, len(images) - 1)]
+methods = [name for name, method in METHODS.items() if slow or method.needs_gradients]
+results, pending = {}, []
+for method in methods:
+    if METHODS[method].needs_gradients:  # cheap: run at once
+        found = components.explanations_or_error([selected], [model], method, METHODS[method].defaults, None, None)
+        if found is not None:
+            results[method] = found[(model, 0)]
+    else:  # SHAP and LIME show their cost in their cell and wait for a click
+        pending.append(method)
+
+limits = {}
+for signed in (False, True):
+    kind = [name for name in results if METHODS[name].signed == signed]
+    for name, limit in zip(kind, pair_limits([results[n].map for n in kind], signed, shared), strict=True):
+        limits[name] = limit
+
+prediction = state.classify_images(model, (selected.image.sha256,), (selected.image,), 3)[0][0]
+st.markdown(
+    f"**{selected.image.name}** · {model} predicts **{prediction.label}** ({prediction.probability:.1%})"
+    + (f" · true class: {selected.label}" if selected.label else "")
+)
+columns = st.columns(4)
+for index, method in enumerate(methods):
+    with columns[index % 4], st.container(key=f"grid_cell_{method.replace('+', 'p')}"):
+        chosen = METHODS[method]
+        st.markdown(f"**{chosen.title}**")
+        if method in pending:
+            found = components.explanations_or_error([selected], [model], method, chosen.defaults, None, 0)
+            if found is None:
+                continue
+            results[method] = found[(model, 0)]
+            limits[method] = pair_limits([results[method].map], chosen.signed, False)[0]
+        result = results.get(method)
+        if result is None:
+            continue
+        picture = explanation_picture(
+            selected.image.pixels, result.map, result.box, limits[method], chosen.signed,
+            side=480, true_box=selected.box,
+        )  # fmt: skip
+        st.image(picture, width="stretch", caption=f"{result.seconds:.2f} s · colour limit {limits[method]:.3g}")
+        st.caption(chosen.caption)
