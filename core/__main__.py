@@ -113,7 +113,9 @@ def command_explain(args: argparse.Namespace) -> None:
         stem = f"{Path(path).stem}.{spec.name}.{method.name}"
         np.save(args.out / f"{stem}.npy", result.map)
         limit = colour_limit(result.map, method.signed)
-        picture = explanation_picture(image.pixels, result.map, result.box, limit, method.signed, side=None)
+        picture = explanation_picture(
+            image.pixels, result.map, result.box, limit, method.signed, colourmap=method.colourmap, side=None
+        )
         Image.fromarray(picture).save(args.out / f"{stem}.png")
         record = {
             "image": path,

@@ -250,7 +250,7 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, shared: bool, opa
         for spec, result, limit in zip(c.models, results, limits, strict=True):
             picture = explanation_picture(
                 image.pixels, result.map, result.box, limit, chosen.signed,
-                opacity=opacity, side=REPORT_SIDE, true_box=true_box,
+                opacity=opacity, colourmap=chosen.colourmap, side=REPORT_SIDE, true_box=true_box,
             )  # fmt: skip
             figures.append(
                 f"<figure>{_picture(picture, f'{spec.name} {method}')}<figcaption>{_text(spec.name)} · explaining "
@@ -265,7 +265,8 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, shared: bool, opa
                 f"<b>{'agree' if s.same_prediction else 'differ'}</b></p>"
             )
         rows.append(
-            f"<div class='method'><h3>{_text(chosen.title)}</h3><p class='caption'>{_text(chosen.caption)}</p>"
+            f"<div class='method'><h3>{_text(chosen.title)}</h3>"
+            f"<p class='caption'>{_text(chosen.caption)} Colours: {_text(chosen.legend)}</p>"
             f"<div class='figures'>{''.join(figures)}</div>{scores}</div>"
         )
     original = _picture(display_size(image.pixels, REPORT_SIDE), image.name)

@@ -125,7 +125,7 @@ def target_control(labels: list[str], key: str) -> str | None:
 def colour_controls(
     key: str,
     signed: bool,
-    legend: str = "Colours: **red** for the class, **blue** against",
+    legend: str = "Colours: red for the class, blue against",
     scale: tuple[str, str] = ("Shared", "Per image"),
     scale_help: str = "Shared: one scale for every image and model, so strengths compare.",
 ) -> tuple[str | None, float, bool]:

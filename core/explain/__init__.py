@@ -34,6 +34,16 @@ class Method:
     # Optional checks of a result, e.g. Integrated Gradients' completeness: (model, pixels, targets, maps,
     # params) -> one dict of numbers per image.
     diagnostics: Callable[..., list[dict]] | None = None
+    colourmap: str | None = None  # the method's own colour convention, where it has one (LIME: green for)
+    colours: str = ""  # how to read the colours, in plain words (default: from `signed`)
+
+    @property
+    def legend(self) -> str:
+        if self.colours:
+            return self.colours
+        if self.signed:
+            return "red: evidence for the class; blue: evidence against it; clear: no effect."
+        return "bright: the strongest influence on the class score; dark or clear: little."
 
 
 METHODS: dict[str, Method] = {
@@ -45,7 +55,7 @@ METHODS: dict[str, Method] = {
             saliency,
             signed=False,
             needs_gradients=True,
-            caption="Bright pixels are those where a small change would move the class score most.",
+            caption="Pixels where a small change would move the class score most.",
         ),
         Method(
             "smoothgrad",
@@ -95,7 +105,7 @@ METHODS: dict[str, Method] = {
             shap_partition,
             signed=True,
             needs_gradients=False,
-            caption="Red regions push the score towards the class, blue regions push it away "
+            caption="Regions whose presence pushes the score towards the class or away from it "
             "(Shapley values of blurred patches).",
             defaults={"max_evals": 300, "blur": 16},
             passes=lambda p: int(p["max_evals"]),
@@ -106,7 +116,7 @@ METHODS: dict[str, Method] = {
             shap_gradient,
             signed=True,
             needs_gradients=True,
-            caption="Red pixels push the score towards the class, blue ones push it away "
+            caption="Pixels that push the score towards the class or away from it "
             "(gradients averaged on paths from grey images to this one).",
             defaults={"samples": 50, "background": 8, "seed": 0},
             passes=lambda p: int(p["samples"]),
@@ -117,10 +127,12 @@ METHODS: dict[str, Method] = {
             lime,
             signed=True,
             needs_gradients=False,
-            caption="Green superpixels support the class, red ones count against it "
+            caption="Superpixels that support the class or count against it "
             "(a linear model fitted to perturbed copies).",
             defaults={"num_samples": 300, "segmentation": "quickshift", "segments": 40, "seed": 0},
             passes=lambda p: int(p["num_samples"]),
+            colourmap="RdYlGn",
+            colours="green: regions supporting the class; red: regions against it.",
         ),
     )
 }

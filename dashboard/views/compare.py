@@ -36,9 +36,11 @@ signed = METHODS[method].signed
 colourmap, opacity, shared = components.colour_controls(
     "compare",
     signed,
+    legend=f"Colours: {METHODS[method].legend}",
     scale=("Shared by the pair", "Per model"),
     scale_help="Shared: both models' maps of an image on one scale, so a fainter map means weaker evidence.",
 )
+colourmap = colourmap or METHODS[method].colourmap
 ask_first_above = 0 if not METHODS[method].needs_gradients else 20
 results = components.explanations_or_error(images, models, method, params, None, ask_first_above)
 if results is None:

@@ -77,4 +77,4 @@ for index, method in enumerate(methods):
             side=480, true_box=selected.box,
         )  # fmt: skip
         st.image(picture, width="stretch", caption=f"{result.seconds:.2f} s · colour limit {limits[method]:.3g}")
-        st.caption(chosen.caption)
+        st.caption(f"{chosen.caption} Colours: {chosen.legend}")

@@ -21,14 +21,11 @@ with controls[0]:
 with controls[1]:
     target = components.target_control(all_labels(models), key="perturbation_target")
     show_raw = st.toggle("Show the raw map beside the overlay", value=False, key="perturbation_raw")
-if method == "lime":  # LIME's convention: green for the class, red against
-    _, opacity, shared = components.colour_controls(
-        "perturbation", signed=True, legend="Colours: **green** for the class, **red** against"
-    )
-    colourmap = "RdYlGn"
+legend = f"Colours: {METHODS[method].legend}"
+colourmap, opacity, shared = components.colour_controls("perturbation", signed=True, legend=legend)
+colourmap = colourmap or METHODS[method].colourmap
+if method == "lime":
     regions = st.slider("Regions shown (the strongest, for or against)", 1, 40, 10, key="perturbation_regions")
-else:
-    colourmap, opacity, shared = components.colour_controls("perturbation", signed=True)
 # SHAP and LIME take seconds per image: always show their cost and wait for a click.
 results = components.explanations_or_error(images, models, method, params, target, ask_first_above=0)
 if results is not None:

@@ -18,7 +18,9 @@ with controls[0]:
 with controls[1]:
     target = components.target_control(all_labels(models), key="saliency_target")
     show_raw = st.toggle("Show the raw map beside the overlay", value=True, key="saliency_raw")
-colourmap, opacity, shared = components.colour_controls("saliency", METHODS[method].signed)
+colourmap, opacity, shared = components.colour_controls(
+    "saliency", METHODS[method].signed, legend=f"Colours: {METHODS[method].legend}"
+)
 results = components.explanations_or_error(images, models, method, params, target, ask_first_above=20)
 if results is not None:
     components.explanation_rows(
