@@ -69,6 +69,7 @@ def run() -> None:
         st.Page(VIEWS / "perturbation.py", title="SHAP and LIME", icon=":material/extension:"),
         st.Page(VIEWS / "compare.py", title="Compare models", icon=":material/compare:"),
         st.Page(VIEWS / "grid.py", title="Method grid", icon=":material/grid_view:"),
+        st.Page(VIEWS / "report.py", title="Report", icon=":material/description:"),
     ]
     page = st.navigation(pages)
     sidebar()

@@ -251,3 +251,37 @@ def explanations_or_error(
     except (UserError, ValueError) as error:
         st.error(str(error))
         return None
+
+
+def report_downloads(comparison, *, shared: bool, opacity: float = 0.6, stem: str = "explanation-report") -> None:
+    """The report (HTML) and its numbers (CSV, JSON) as download buttons; each file is made only when clicked."""
+    from core.report import render_report
+
+    columns = st.columns([1, 1, 1, 3])
+    columns[0].download_button(
+        "Download report",
+        lambda: render_report(comparison, shared=shared, opacity=opacity),
+        file_name=f"{stem}.html",
+        mime="text/html",
+        type="primary",
+        icon=":material/description:",
+        key=f"{stem}_html",
+        on_click="ignore",
+    )
+    for column, (kind, data, mime, icon) in zip(
+        columns[1:3],
+        [
+            ("CSV", comparison.as_csv, "text/csv", ":material/table:"),
+            ("JSON", comparison.as_json, "application/json", ":material/data_object:"),
+        ],
+        strict=True,
+    ):
+        column.download_button(
+            f"Numbers ({kind})",
+            data,
+            file_name=f"{stem}.{kind.lower()}",
+            mime=mime,
+            icon=icon,
+            key=f"{stem}_{kind.lower()}",
+            on_click="ignore",
+        )

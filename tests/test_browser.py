@@ -187,7 +187,7 @@ def test_compare_page_and_its_report_download(page, server, tmp_path):
     _screenshot_whole_page(page, SCREENSHOTS / "compare.png")
 
     with page.expect_download(timeout=120_000) as download:
-        main.get_by_role("button", name="Report (HTML)").click()
+        main.get_by_role("button", name="Download report").click()
     report = tmp_path / "report.html"
     download.value.save_as(report)
     assert download.value.suggested_filename == "report-saliency.html"

@@ -170,3 +170,15 @@ def test_method_grid_shows_every_gradient_method_then_shap_and_lime_on_a_click()
     assert not app.exception, app.exception
     pictures = [t for t in _image_captions(app) if " s · colour limit " in t]
     assert len(pictures) == len(gradient_methods) + 1  # LIME now; SHAP still waits for its click
+
+
+def test_report_page_summarises_agreement_for_the_chosen_methods_and_offers_the_downloads():
+    app = _page("views/report.py")
+    table = app.dataframe[0].value
+    assert list(table["method"]) == ["Gradient saliency", "Grad-CAM++"]
+    assert table["box IoU"].between(0, 1).all()
+    labels = [button.proto.label for button in app.get("download_button")]
+    assert labels == ["Download report", "Numbers (CSV)", "Numbers (JSON)"]
+    app.multiselect(key="report_methods").set_value(["lime"]).run()
+    assert any("model passes each" in i.value for i in app.info)  # a slow method asks before it runs
+    assert not app.dataframe

@@ -8,7 +8,7 @@ from core.agreement import EXPLANATIONS, mean_agreement
 from core.explain import METHODS
 from core.images import encode_png
 from core.render import display_size, explanation_picture
-from core.report import pair_limits, render_report
+from core.report import pair_limits
 from dashboard import components
 from dashboard.views.common import comparison, file_stem, images_and_models
 
@@ -122,22 +122,4 @@ st.dataframe(
         "box IoU": st.column_config.NumberColumn(format="%.2f"),
     },
 )
-downloads = st.columns([1, 1, 1, 3])
-downloads[0].download_button(
-    "Report (HTML)",
-    lambda: render_report(result, shared=shared, opacity=opacity),
-    file_name=f"report-{method}.html",
-    mime="text/html",
-    type="primary",
-    icon=":material/description:",
-    key="report_html",
-    on_click="ignore",
-)
-downloads[1].download_button(
-    "Numbers (CSV)", result.as_csv, file_name=f"agreement-{method}.csv", mime="text/csv", key="report_csv",
-    icon=":material/table:", on_click="ignore",
-)  # fmt: skip
-downloads[2].download_button(
-    "Numbers (JSON)", result.as_json, file_name=f"agreement-{method}.json", mime="application/json",
-    key="report_json", icon=":material/data_object:", on_click="ignore",
-)  # fmt: skip
+components.report_downloads(result, shared=shared, opacity=opacity, stem=f"report-{method}")
