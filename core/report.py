@@ -281,7 +281,7 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, shared: bool, opa
 
 def _predictions(predictions: list[Prediction]) -> str:
     rows = "".join(
-        f"<tr{' class=top' if k == 0 else ''}><td>{_text(p.label)}</td><td><span class='bar' "
+        f"<tr{' class=winner' if k == 0 else ''}><td>{_text(p.label)}</td><td><span class='bar' "
         f"style='width:{p.probability * 100:.1f}%'></span></td><td>{p.probability:.1%}</td></tr>"
         for k, p in enumerate(predictions)
     )
@@ -380,8 +380,8 @@ th, td {{ text-align: left; padding: 3px 10px 3px 0; vertical-align: top; }}
 .bars td {{ font-size: 13px; }}
 .bars td:nth-child(2) {{ width: 120px; }}
 .bar {{ display: inline-block; height: 10px; background: #9aa5b1; border-radius: 2px; }}
-.bars tr.top .bar {{ background: var(--accent); }}
-.bars tr.top td {{ font-weight: 600; }}
+.bars tr.winner .bar {{ background: var(--accent); }}
+.bars tr.winner td {{ font-weight: 600; }}
 .figures {{ display: flex; gap: 18px; flex-wrap: wrap; }}
 figure {{ margin: 6px 0; }}
 img {{ display: block; max-width: 100%; width: 360px; height: auto; border-radius: 4px; }}
