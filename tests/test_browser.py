@@ -201,3 +201,25 @@ def test_compare_page_and_its_report_download(page, server, tmp_path):
     assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
     assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
     page.screenshot(path=SCREENSHOTS / "report.png", full_page=True)
+
+
+def test_presentation_view_is_clean_and_switches_sample_in_one_click(page, server):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 1280, "height": 720})  # a projector
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text("Presentation", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    main.get_by_text("What does the model look at?").wait_for()
+    expect(page.get_by_test_id("stSidebar")).to_be_hidden()
+    expect(main.get_by_test_id("stExpander")).to_have_count(0)  # no settings on show
+    expect(main.get_by_text(re.compile(r"^demo-(resnet|efficientnet): "))).to_have_count(2, timeout=120_000)
+    expect(main.get_by_text(re.compile("^True class: other dog"))).to_have_count(1)
+    _wait_until_idle(page)
+    page.screenshot(path=SCREENSHOTS / "presentation.png")
+    main.get_by_text("Chelsea", exact=True).click()
+    expect(main.get_by_text(re.compile(r"^demo-resnet: .*\(\d+%\)"))).to_have_count(1, timeout=120_000)
+    expect(main.get_by_text(re.compile("^True class:"))).to_have_count(0)  # a photo: no known class
+    _wait_until_idle(page)
+    page.screenshot(path=SCREENSHOTS / "presentation-photo.png")
+    page.set_viewport_size({"width": 1500, "height": 1000})
