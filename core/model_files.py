@@ -62,9 +62,13 @@ def check_size(path: Path) -> None:
     size = _size(path)
     if size > limit:
         raise ModelError(
-            f"{path.name} is {size / 1e6:,.0f} MB, more than the {limit / 1e6:,.0f} MB this app loads; "
+            f"{path.name} is {_amount(size)}, more than the {_amount(limit)} this app loads; "
             "raise MODEL_MAX_BYTES if you mean it."
         )
+
+
+def _amount(size: int) -> str:
+    return f"{size / 1e6:,.0f} MB" if size >= 10**6 else f"{size:,} bytes"
 
 
 def detect_format(path: Path) -> str:
@@ -336,6 +340,8 @@ def open_cached(path: Path, format: str, trusted: bool = False, architecture: st
     """`open_model`, once per file version (path, size, modification time) and trust: the object is
     shared and must not be changed."""
     path = Path(path).resolve()
+    if format != "applications":
+        check_size(path)  # also for a cached model: the limit may have changed since
     stat = path.stat()
     key = (str(path), format, trusted, architecture, stat.st_size, stat.st_mtime_ns)
     with _cache_lock:

@@ -412,7 +412,7 @@ class LoadedModel:
         if not self.gradients:
             title = model_files.FORMAT_TITLES.get(self.spec.format, self.spec.format)
             raise ModelError(
-                f"{what} needs gradients, which {self.name} as a {title} file does not give; "
+                f"{what} needs gradients, and {self.name} is a {title} file, which gives none; "
                 "use SHAP (partition) or LIME, which need only predictions."
             )
 

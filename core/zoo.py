@@ -131,7 +131,9 @@ def download(spec: ModelSpec, progress: Progress | None = None, *, timeout: floa
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     except OSError as error:
-        raise ModelError(f"The weights of {spec.name} cannot be saved in {target.parent} ({error.strerror}).") from error
+        raise ModelError(
+            f"The weights of {spec.name} cannot be saved in {target.parent} ({error.strerror})."
+        ) from error
     digest = hashlib.md5()
     try:
         with os.fdopen(handle, "wb") as file, urllib.request.urlopen(url, timeout=timeout) as response:
