@@ -336,14 +336,21 @@ _cache_lock = threading.Lock()
 _cache: dict[tuple, object] = {}
 
 
+def stamp(path: Path) -> tuple[int, int]:
+    """(bytes, latest modification time in ns) of a file or folder: changes when the model is replaced."""
+    path = Path(path)
+    items = [path, *path.rglob("*")] if path.is_dir() else [path]
+    stats = [item.stat() for item in items]
+    return sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats)
+
+
 def open_cached(path: Path, format: str, trusted: bool = False, architecture: str | None = None):
     """`open_model`, once per file version (path, size, modification time) and trust: the object is
     shared and must not be changed."""
     path = Path(path).resolve()
     if format != "applications":
         check_size(path)  # also for a cached model: the limit may have changed since
-    stat = path.stat()
-    key = (str(path), format, trusted, architecture, stat.st_size, stat.st_mtime_ns)
+    key = (str(path), format, trusted, architecture, stamp(path))
     with _cache_lock:
         if key not in _cache:
             _cache[key] = open_model(path, format, trusted, architecture)

@@ -56,6 +56,8 @@ class ModelSpec:
     format: str = "keras"
     trusted: bool = False  # the user vouches for the file: Lambda layers and foreign code may load
     architecture: str | None = None
+    # (bytes, modification time) of a user's file when its spec was made: a replaced file is a new model.
+    stamp: tuple[int, int] | None = None
 
     @property
     def ready(self) -> bool:
@@ -246,6 +248,7 @@ def spec_from_file(
         card={**card, "guessed": guessed, "format": fmt},
         format=fmt,
         trusted=bool(trusted),
+        stamp=model_files.stamp(path),
     )
 
 
