@@ -234,7 +234,7 @@ def spec_from_file(
     if names is None:
         names = tuple(f"class {i}" for i in range(classes))
         guessed.append("labels")
-    _check_labels(names, classes, path.name)
+    _check_labels(names, classes, path.name, facts.units == 1)
 
     return ModelSpec(
         name=name or _text_or_none(card.get("name"), "name") or (path.name if fmt == "savedmodel" else path.stem),
@@ -259,9 +259,9 @@ def _check_preprocessing(name: str, color_mode: str) -> str:
     return name
 
 
-def _check_labels(labels: tuple[str, ...], classes: int, name: str) -> None:
+def _check_labels(labels: tuple[str, ...], classes: int, name: str, single_unit: bool = False) -> None:
     if len(labels) != classes:
-        unit = " (one sigmoid unit: two classes, negative first)" if classes == 2 else ""
+        unit = " (one output unit: two classes, the negative one first)" if single_unit else ""
         raise ModelError(
             f"{len(labels)} labels were given but {name} has {classes} classes{unit}; give one label per class."
         )
@@ -334,8 +334,9 @@ def _read_registry(path: Path, modified: int, size: int) -> tuple[tuple[ModelSpe
         model_path = Path(entry["path"]).expanduser()
         model_path = model_path if model_path.is_absolute() else path.parent / model_path
         labels = entry.get("labels")
-        if isinstance(labels, str) and not Path(labels).is_absolute():
-            labels = path.parent / labels
+        if isinstance(labels, str):
+            labels = Path(labels).expanduser()
+            labels = labels if labels.is_absolute() else path.parent / labels
         try:
             specs.append(
                 spec_from_file(
@@ -378,7 +379,7 @@ class LoadedModel:
                 f"{spec.name} gives {self.units} outputs per image; a sigmoid output here means one unit, "
                 "so declare softmax or logits."
             )
-        _check_labels(spec.labels, 2 if self.binary else self.units, spec.name)
+        _check_labels(spec.labels, 2 if self.binary else self.units, spec.name, self.binary)
         self._compiled: dict = {}
         self._lock = threading.Lock()
         self._preprocess = preprocessing.function(spec.preprocessing)

@@ -195,7 +195,8 @@ def test_wrong_number_of_labels_is_one_sentence(saved, keras, tmp_path):
         spec_from_file(files["keras"], labels=["a", "b"])
     model = nested_classifier(keras, head="sigmoid")
     model.save(tmp_path / "binary.keras")
-    with pytest.raises(ModelError, match="3 labels were given .* 2 classes \\(one sigmoid unit"):
+    expected = r"3 labels were given .* 2 classes \(one output unit: two classes, the negative one first\)"
+    with pytest.raises(ModelError, match=expected):
         spec_from_file(tmp_path / "binary.keras", labels=LABELS)
 
 
