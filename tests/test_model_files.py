@@ -88,6 +88,36 @@ def test_keras2_h5_with_depthwise_groups_and_a_nested_base_model_loads():
     np.testing.assert_allclose(model.probabilities(pixels), reference["probabilities"], atol=1e-5)
 
 
+def test_savedmodel_folder_written_by_tf215_loads_with_the_same_predictions():
+    reference = np.load(FIXTURES / "keras2_nested.npz")
+    spec = spec_from_file(FIXTURES / "keras2_savedmodel", labels=["a", "b", "c"])
+    assert (spec.format, spec.output, spec.input_size, spec.name) == (
+        "savedmodel",
+        "softmax",
+        (32, 32),
+        "keras2_savedmodel",
+    )
+    model = load_model(spec)
+    assert not model.gradients
+    pixels = reference["pixels"].astype(np.float32)
+    np.testing.assert_allclose(model.probabilities(pixels), reference["probabilities"], atol=1e-5)
+
+
+def test_integer_quantised_tflite_loads_and_agrees(keras, tmp_path):
+    import tensorflow as tf
+
+    model = nested_classifier(keras)
+    pixels = np.random.default_rng(5).uniform(0, 255, (16, 32, 32, 3)).astype(np.float32)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([pixels[i : i + 1]] for i in range(len(pixels)))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.uint8
+    (tmp_path / "int8.tflite").write_bytes(converter.convert())
+    loaded = load_model(spec_from_file(tmp_path / "int8.tflite", labels=LABELS, output="softmax"))
+    np.testing.assert_allclose(loaded.probabilities(pixels), model.predict(pixels, verbose=0), atol=0.05)
+
+
 @pytest.fixture(scope="module")
 def keras2_model():
     return load_model(spec_from_file(FIXTURES / "keras2_nested.h5", labels=["a", "b", "c"]))
