@@ -83,14 +83,41 @@ def detect_format(path: Path) -> str:
     with open(path, "rb") as file:
         head = file.read(8)
     if head.startswith(b"PK"):
-        return "keras"
+        return "savedmodel" if _zipped_savedmodel_root(path) is not None else "keras"
     if head == _HDF5_MAGIC:
         return "h5"
     if head[4:8] == b"TFL3":
         return "tflite"
     raise ModelError(
-        f"{path.name} is not a model file this app can read; give a .keras, .h5 or .tflite file or a SavedModel folder."
+        f"{path.name} is not a model file this app can read; give a .keras, .h5 or .tflite file or a SavedModel "
+        "folder (or that folder zipped)."
     )
+
+
+def _zipped_savedmodel_root(path: Path) -> str | None:
+    """The folder in a zip that holds saved_model.pb ('' for the top), or None when it is not a zipped SavedModel."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None
+    roots = [name[: -len("saved_model.pb")] for name in names if name.endswith("saved_model.pb")]
+    roots = [root for root in roots if root == "" or (root.endswith("/") and root.count("/") == 1)]
+    return min(roots, key=len) if roots else None
+
+
+def _unzip_savedmodel(path: Path) -> tuple[tempfile.TemporaryDirectory, Path]:
+    """A zipped SavedModel extracted into a temporary folder (removed when the returned object is dropped)."""
+    with zipfile.ZipFile(path) as archive:
+        unpacked = sum(item.file_size for item in archive.infolist())
+        if unpacked > max_bytes():
+            raise ModelError(
+                f"{path.name} unpacks to {_amount(unpacked)}, more than the {_amount(max_bytes())} this app loads; "
+                "raise MODEL_MAX_BYTES if you mean it."
+            )
+        folder = tempfile.TemporaryDirectory(prefix="savedmodel-")
+        archive.extractall(folder.name)  # zipfile drops absolute paths and '..' from member names
+    return folder, Path(folder.name) / (_zipped_savedmodel_root(path) or "")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -173,6 +200,7 @@ class SavedModelFunction:
     input_dtype: object
     output_name: str
     output_shape: tuple
+    unpacked: object = None  # the temporary folder of a zipped SavedModel, kept while the model lives
 
     def __call__(self, x):
         import tensorflow as tf
@@ -262,7 +290,12 @@ def _load_h5(path: Path, trusted: bool):
 def _load_savedmodel(path: Path) -> SavedModelFunction:
     import tensorflow as tf
 
-    module = tf.saved_model.load(str(path))
+    unpacked = None
+    if path.is_file():  # a zipped folder, e.g. uploaded as one file
+        unpacked, folder = _unzip_savedmodel(path)
+        module = tf.saved_model.load(str(folder))
+    else:
+        module = tf.saved_model.load(str(path))
     signatures = dict(module.signatures)
     name = next((key for key in ("serving_default", "serve") if key in signatures), None)
     if name is None:
@@ -284,6 +317,7 @@ def _load_savedmodel(path: Path) -> SavedModelFunction:
         input_spec.dtype,
         output_name,
         tuple(output_spec.shape),
+        unpacked,
     )
 
 

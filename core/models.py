@@ -237,7 +237,7 @@ def spec_from_file(
     _check_labels(names, classes, path.name, facts.units == 1)
 
     return ModelSpec(
-        name=name or _text_or_none(card.get("name"), "name") or (path.name if fmt == "savedmodel" else path.stem),
+        name=name or _text_or_none(card.get("name"), "name") or (path.name if path.is_dir() else path.stem),
         path=path,
         input_size=facts.input_size,
         labels=names,

@@ -103,6 +103,19 @@ def test_savedmodel_folder_written_by_tf215_loads_with_the_same_predictions():
     np.testing.assert_allclose(model.probabilities(pixels), reference["probabilities"], atol=1e-5)
 
 
+def test_a_zipped_savedmodel_folder_loads_like_the_folder(tmp_path):
+    # One file is what an upload gives: the folder zipped, either at the top or inside one folder.
+    import shutil
+
+    reference = np.load(FIXTURES / "keras2_nested.npz")
+    for root_dir, base_dir in ((FIXTURES / "keras2_savedmodel", "."), (FIXTURES, "keras2_savedmodel")):
+        archive = Path(shutil.make_archive(str(tmp_path / f"zipped{len(base_dir)}"), "zip", root_dir, base_dir))
+        spec = spec_from_file(archive, labels=["a", "b", "c"])
+        assert spec.format == "savedmodel" and spec.name == archive.stem
+        probabilities = load_model(spec).probabilities(reference["pixels"].astype(np.float32))
+        np.testing.assert_allclose(probabilities, reference["probabilities"], atol=1e-5)
+
+
 def test_integer_quantised_tflite_loads_and_agrees(keras, tmp_path):
     import tensorflow as tf
 
