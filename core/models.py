@@ -118,10 +118,7 @@ def known_models() -> dict[str, ModelSpec]:
     for spec in zoo.imagenet_models():
         specs.setdefault(spec.name, spec)
     for spec in registry_models():
-        if spec.name in specs:
-            _registry_errors.append(f"The registry names {spec.name} twice or reuses a built-in name; rename it.")
-            continue
-        specs[spec.name] = spec
+        specs.setdefault(spec.name, spec)  # a name taken before is reported by registry_errors()
     return specs
 
 
@@ -292,12 +289,22 @@ def registry_path() -> Path:
     return Path(os.environ.get("MODEL_REGISTRY") or DEFAULT_REGISTRY)
 
 
-_registry_errors: list[str] = []
-
-
 def registry_errors() -> list[str]:
-    """One sentence per registry entry left out of `known_models()` at the last reading."""
-    return list(_registry_errors)
+    """One sentence per registry entry that `known_models()` leaves out (unreadable, or a name taken)."""
+    from core import zoo
+
+    path = registry_path()
+    if not path.is_file():
+        return []
+    stat = path.stat()
+    specs, errors = _read_registry(path.resolve(), stat.st_mtime_ns, stat.st_size)
+    taken = {*BUNDLED, *(spec.name for spec in zoo.imagenet_models())}
+    problems = list(errors)
+    for spec in specs:
+        if spec.name in taken:
+            problems.append(f"The registry names {spec.name} twice or reuses a built-in name; rename that entry.")
+        taken.add(spec.name)
+    return problems
 
 
 def registry_models() -> list[ModelSpec]:
@@ -307,13 +314,10 @@ def registry_models() -> list[ModelSpec]:
     "preprocessing": "resnet_v2", "color_mode": "rgb", "output": "softmax", "trusted": false}, ...]}
     (or the list alone). Only "path" is required; relative paths are relative to the registry file."""
     path = registry_path()
-    _registry_errors.clear()
     if not path.is_file():
         return []
     stat = path.stat()
-    specs, errors = _read_registry(path.resolve(), stat.st_mtime_ns, stat.st_size)
-    _registry_errors.extend(errors)
-    return list(specs)
+    return list(_read_registry(path.resolve(), stat.st_mtime_ns, stat.st_size)[0])
 
 
 @lru_cache(maxsize=8)

@@ -32,6 +32,7 @@ def test_registry_entries_become_known_models_and_broken_ones_are_explained(tmp_
             {"name": "gone", "path": "missing.keras"},
             {"name": "coded", "path": "lambda.h5", "trusted": True},
             {"name": "untrusted", "path": "lambda.h5"},
+            {"name": "demo-resnet", "path": "pets.h5", "labels": "pets.txt"},
         ],
     )
     specs = known_models()
@@ -42,9 +43,11 @@ def test_registry_entries_become_known_models_and_broken_ones_are_explained(tmp_
     assert load_model(pets).probabilities(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 3)
     assert specs["coded"].trusted
     problems = registry_errors()
-    assert len(problems) == 2
+    assert len(problems) == 3
     assert problems[0].startswith("Registry entry gone: There is no file or folder at")
     assert "untrusted" in problems[1] and "Lambda layer" in problems[1]
+    assert problems[2] == "The registry names demo-resnet twice or reuses a built-in name; rename that entry."
+    assert specs["demo-resnet"].format == "keras"  # the bundled model keeps its name
 
 
 def test_an_unreadable_registry_is_one_sentence_and_the_other_models_stay(tmp_path, monkeypatch):
