@@ -270,14 +270,13 @@ def _probe_output_kind(model, facts: model_files.Facts, preset: str) -> str:
     height, width = facts.input_size
     pixels = rng.uniform(0, 255, (4, height, width, facts.channels)).astype(np.float32)
     pixels = np.concatenate([pixels, np.zeros_like(pixels[:1]), np.full_like(pixels[:1], 255.0)])
-    spec = ModelSpec("probe", Path("."), facts.input_size, ("?",) * max(2, facts.units), preset, output="logits")
-    probe = _raw_outputs(spec, model)
+    probe = _raw_outputs(model, preset)
     return model_files.guess_output_kind(np.concatenate([probe(pixels[i : i + 1]) for i in range(len(pixels))]))
 
 
-def _raw_outputs(spec: ModelSpec, model):
+def _raw_outputs(model, preset: str):
     """A function (N, H, W, C) 0..255 pixels -> the model's own outputs as NumPy (no score extraction)."""
-    function = preprocessing.function(spec.preprocessing)
+    function = preprocessing.function(preset)
     if isinstance(model, model_files.TFLiteFile):
         runner = _TFLiteRunner(model)
         return lambda pixels: runner(function(pixels))
