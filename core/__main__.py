@@ -1,4 +1,4 @@
-"""Command line: `python -m core models`, `classify`, `explain` and `quantize` (see `python -m core --help`)."""
+"""Command line: `python -m core models`, `classify`, `explain`, `download` and `quantize` (see `--help`)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,22 @@ def command_models(args: argparse.Namespace) -> None:
         )
     for problem in registry_errors():
         print(f"warning: {problem} (registry: {registry_path()})", file=sys.stderr)
+
+
+def command_download(args: argparse.Namespace) -> None:
+    from core.models import get_spec
+    from core.zoo import download
+
+    spec = get_spec(args.model)
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        percent = int(100 * done / total) if total else 0
+        if percent // 10 != shown[0] // 10 or done == total:
+            shown[0] = percent
+            print(f"{spec.name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB", file=sys.stderr, flush=True)
+
+    print(json.dumps({"name": spec.name, "path": str(download(spec, progress)), "ready": spec.ready}), flush=True)
 
 
 def command_quantize(args: argparse.Namespace) -> None:
@@ -205,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", type=Path, required=True, help="folder for the results")
     explain.add_argument("images", nargs="+", metavar="IMAGE")
     explain.set_defaults(run=command_explain)
+    download = commands.add_parser("download", help="download the ImageNet weights of resnet50v2 or efficientnetb1")
+    download.add_argument("--model", required=True, help="resnet50v2 or efficientnetb1")
+    download.set_defaults(run=command_download)
     quantize = commands.add_parser(
         "quantize", help="convert a Keras model to float16 TFLite and compare it with the original (JSON)"
     )

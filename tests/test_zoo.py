@@ -88,3 +88,21 @@ def test_resnet50v2_loads_through_the_zoo_code_path_from_a_local_weights_file(ke
     pixels = np.random.default_rng(1).uniform(0, 255, (1, 224, 224, 3)).astype(np.float32)
     expected = original.predict(keras.applications.resnet_v2.preprocess_input(pixels.copy()), verbose=0)
     np.testing.assert_allclose(model.probabilities(pixels), expected, atol=1e-5)
+
+
+def test_download_command_offline_is_one_line_on_stderr(empty_cache, capsys, monkeypatch):
+    from core.__main__ import main
+
+    real = zoo.imagenet_models
+
+    def offline():
+        return [
+            dataclasses.replace(spec, card={**spec.card, "url": "http://127.0.0.1:9/" + spec.path.name})
+            for spec in real()
+        ]
+
+    monkeypatch.setattr(zoo, "imagenet_models", offline)
+    assert main(["download", "--model", "efficientnetb1"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: The ImageNet weights of efficientnetb1 could not be downloaded")
+    assert error.count("\n") == 1
