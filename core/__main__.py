@@ -1,4 +1,4 @@
-"""Command line: `python -m core models`, `classify`, `explain` and `report` (see `python -m core --help`)."""
+"""Command line: `python -m core models`, `classify`, `explain`, `report`, `download` and `quantize` (see `--help`)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,34 @@ def _read_image(path: str):
     return decode_image(data, Path(path).name)
 
 
+def _model_options(args: argparse.Namespace) -> dict:
+    """What --labels, --preprocess, --color, --output and --trusted say, for models given as files."""
+    labels = args.labels
+    if labels is not None and not Path(labels).is_file():
+        labels = [name.strip() for name in labels.split(",") if name.strip()]
+    return {
+        "labels": labels,
+        "preprocessing": args.preprocess,
+        "color_mode": args.color,
+        "output": args.output,
+        "trusted": args.trusted,
+    }
+
+
+def _resolve_model(name_or_path: str, args: argparse.Namespace):
+    """A known model by name, else a model file, SavedModel folder or card at that path."""
+    from core.models import get_spec, known_models, spec_from_file
+
+    if name_or_path in known_models():
+        return get_spec(name_or_path)
+    if Path(name_or_path).exists():
+        return spec_from_file(name_or_path, **_model_options(args))
+    known = ", ".join(known_models()) or "none"
+    raise UserError(f"There is no model called '{name_or_path}' and no file at that path; known models: {known}.")
+
+
 def command_models(args: argparse.Namespace) -> None:
-    from core.models import known_models
+    from core.models import known_models, registry_errors, registry_path
 
     for spec in known_models().values():
         card = spec.card
@@ -30,21 +56,50 @@ def command_models(args: argparse.Namespace) -> None:
                 {
                     "name": spec.name,
                     "ready": spec.ready,
+                    "format": spec.format,
+                    "gradients": spec.gradients,
+                    "path": str(spec.path),
                     "input_size": list(spec.input_size),
-                    "labels": list(spec.labels),
+                    "color_mode": spec.color_mode,
+                    "labels": list(spec.labels) if len(spec.labels) <= 20 else f"{len(spec.labels)} classes",
                     "output": spec.output,
                     "preprocessing": spec.preprocessing,
                     "validation_accuracy": card.get("validation_accuracy"),
                 }
             )
         )
+    for problem in registry_errors():
+        print(f"warning: {problem} (registry: {registry_path()})", file=sys.stderr)
+
+
+def command_download(args: argparse.Namespace) -> None:
+    from core.models import get_spec
+    from core.zoo import download
+
+    spec = get_spec(args.model)
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        percent = int(100 * done / total) if total else 0
+        if percent // 10 != shown[0] // 10 or done == total:
+            shown[0] = percent
+            print(f"{spec.name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB", file=sys.stderr, flush=True)
+
+    print(json.dumps({"name": spec.name, "path": str(download(spec, progress)), "ready": spec.ready}), flush=True)
+
+
+def command_quantize(args: argparse.Namespace) -> None:
+    from core.quantize import quantize
+
+    report = quantize(_resolve_model(args.model, args), args.out)
+    print(json.dumps(report.as_dict()), flush=True)
 
 
 def command_classify(args: argparse.Namespace) -> None:
     from core.classify import as_json, classify
-    from core.models import get_spec, load_model
+    from core.models import load_model
 
-    specs = [get_spec(name) for name in args.model]  # unknown names fail before any image is read
+    specs = [_resolve_model(name, args) for name in args.model]  # unknown models fail before any image is read
     images = [_read_image(path) for path in args.images]
     for spec in specs:
         model = load_model(spec)
@@ -85,10 +140,10 @@ def command_explain(args: argparse.Namespace) -> None:
     from PIL import Image
 
     from core.explain import METHODS, explain_images, method_params
-    from core.models import get_spec, load_model
+    from core.models import load_model
     from core.render import colour_limit, explanation_picture
 
-    spec = get_spec(args.model)
+    spec = _resolve_model(args.model, args)
     method = METHODS.get(args.method)
     if method is None:
         raise UserError(f"There is no method called '{args.method}'; choose one of {', '.join(METHODS)}.")
@@ -138,10 +193,10 @@ def command_explain(args: argparse.Namespace) -> None:
 
 def command_report(args: argparse.Namespace) -> None:
     from core.explain import METHODS
-    from core.models import get_spec, load_model
+    from core.models import load_model
     from core.report import compare, render_report
 
-    specs = [get_spec(name) for name in dict.fromkeys(args.model)]
+    specs = [_resolve_model(name, args) for name in dict.fromkeys(args.model)]
     if len(specs) > 2:
         raise UserError("A report compares one or two models; give --model once or twice.")
     methods = list(dict.fromkeys(args.method))
@@ -184,12 +239,16 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the known models and whether each is ready")
     models.set_defaults(run=command_models)
     classify = commands.add_parser("classify", help="print one JSON line per (image, model)")
-    classify.add_argument("--model", action="append", required=True, help="model name (repeat for several)")
+    classify.add_argument(
+        "--model", action="append", required=True, help="model name or model file/folder (repeat for several)"
+    )
+    _add_model_options(classify)
     classify.add_argument("--top", type=int, default=5, help="number of classes to show (1-5)")
     classify.add_argument("images", nargs="+", metavar="IMAGE")
     classify.set_defaults(run=command_classify)
     explain = commands.add_parser("explain", help="write an overlay PNG, the raw map (.npy) and a JSON record")
-    explain.add_argument("--model", required=True, help="model name")
+    explain.add_argument("--model", required=True, help="model name or model file/folder")
+    _add_model_options(explain)
     explain.add_argument(
         "--method",
         required=True,
@@ -210,7 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="write one self-contained HTML report (and its numbers as .json and .csv) for images"
     )
-    report.add_argument("--model", action="append", required=True, help="model name (once or twice)")
+    report.add_argument(
+        "--model", action="append", required=True, help="model name or model file/folder (once or twice)"
+    )
+    _add_model_options(report)
     report.add_argument("--method", action="append", required=True, help="method name (repeatable)")
     report.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="parameter for the methods that have it"
@@ -220,7 +282,40 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True, help="the report's path, e.g. report.html")
     report.add_argument("images", nargs="+", metavar="IMAGE")
     report.set_defaults(run=command_report)
+    download = commands.add_parser("download", help="download the ImageNet weights of resnet50v2 or efficientnetb1")
+    download.add_argument("--model", required=True, help="resnet50v2 or efficientnetb1")
+    download.set_defaults(run=command_download)
+    quantize = commands.add_parser(
+        "quantize", help="convert a Keras model to float16 TFLite and compare it with the original (JSON)"
+    )
+    quantize.add_argument("--model", required=True, help="model name or model file/folder")
+    _add_model_options(quantize)
+    quantize.add_argument("--out", type=Path, required=True, help="the .tflite file to write (a card .json beside it)")
+    quantize.set_defaults(run=command_quantize)
     return parser
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    from core.preprocessing import names
+
+    group = parser.add_argument_group(
+        "for a model given as a file (else read from the card beside it, then guessed from the model)"
+    )
+    group.add_argument("--labels", metavar="FILE_OR_LIST", help="labels file (.txt, .json) or a comma-separated list")
+    group.add_argument(
+        "--preprocess",
+        metavar="PRESET",
+        help=f"one of {', '.join(names())}, or scale=S,offset=O for x*S+O on 0-255 pixels (default raw)",
+    )
+    group.add_argument("--color", choices=["rgb", "grayscale"], help="colour mode (default: from the model's input)")
+    group.add_argument(
+        "--output", choices=["sigmoid", "softmax", "logits"], help="what the model outputs (default: guessed)"
+    )
+    group.add_argument(
+        "--trusted",
+        action="store_true",
+        help="load Lambda layers and code from outside Keras: only for files whose author you trust",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

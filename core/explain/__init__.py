@@ -154,6 +154,8 @@ def explain(
 ) -> np.ndarray:
     """Raw maps (N, H, W) float32 of `method` for model-sized pixels and target class indices."""
     chosen = METHODS[method]
+    if chosen.needs_gradients:
+        model.require_gradients(chosen.title)
     targets = np.broadcast_to(np.asarray(targets, np.int32), (len(pixels),)).copy()
     maps = chosen.function(model, np.asarray(pixels, np.float32), targets, **method_params(chosen, params))
     return np.asarray(maps, np.float32)

@@ -23,6 +23,7 @@ def input_gradients(
     model: LoadedModel, pixels: np.ndarray, targets: np.ndarray, batch_size: int = 32
 ) -> tuple[np.ndarray, np.ndarray]:
     """d score[target] / d pixels: gradients (N, H, W, C) float32 and the target scores (N,)."""
+    model.require_gradients("Gradients of the class score")
 
     def build():
         import tensorflow as tf
@@ -45,6 +46,7 @@ def layer_gradients(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Activations A (N, h, w, k) of `layer`, d score[target] / dA, and the target scores (N,).
     Works when the layer sits inside a nested base model (transfer learning)."""
+    model.require_gradients("Layer gradients")
 
     def build():
         import tensorflow as tf

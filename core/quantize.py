@@ -1,0 +1,134 @@
+"""Deployment check: a Keras model converted to float16 TensorFlow Lite, compared with the original.
+
+`quantize(spec, out_path, images)` writes the .tflite file and a card beside it (same labels,
+preprocessing, colour mode and output kind, so it loads back through `core.models.spec_from_file`
+like any model), then runs both on the same images and reports, side by side: file size, latency
+per image (batch of one, median), top-1 agreement and the largest probability difference.
+`python -m core quantize --model NAME_OR_PATH --out FILE.tflite` prints the report as JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import ModelError
+from core.model_files import card_path
+from core.models import LoadedModel, ModelSpec, get_spec, load_model, spec_from_file
+
+
+@dataclass(frozen=True)
+class QuantizeReport:
+    """The original model and its float16 TFLite version on the same images."""
+
+    model: str
+    tflite_path: str
+    card_path: str
+    images: int
+    original_bytes: int
+    tflite_bytes: int
+    original_ms_per_image: float
+    tflite_ms_per_image: float
+    top1_agreement: float  # share of images whose most probable class is the same, 0..1
+    max_probability_difference: float  # largest |p_original − p_tflite| over images and classes
+
+    @property
+    def size_ratio(self) -> float:
+        return self.tflite_bytes / max(1, self.original_bytes)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "size_ratio": round(self.size_ratio, 4)}
+
+
+def _bytes(path: Path) -> int:
+    path = Path(path)
+    if path.is_dir():
+        return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
+    return path.stat().st_size
+
+
+def _ms_per_image(model: LoadedModel, pixels: np.ndarray) -> float:
+    """Median milliseconds of one image at a time (how a deployed model is usually called)."""
+    times = []
+    for i in range(len(pixels)):
+        started = time.perf_counter()
+        model.scores(pixels[i : i + 1])
+        times.append(time.perf_counter() - started)
+    return 1000.0 * statistics.median(times)
+
+
+def convert_float16(model: LoadedModel) -> bytes:
+    """The model's float16 TFLite flatbuffer (weights in float16, computation in float32)."""
+    if not model.gradients:
+        raise ModelError(
+            f"{model.name} is not a Keras model; only Keras models (.keras, .h5, keras.applications) can be converted."
+        )
+    import tensorflow as tf
+
+    try:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model.model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+        with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its signature summary
+            return converter.convert()
+    except Exception as error:  # the converter raises many types; the user needs one sentence
+        message = " ".join(str(error).split())[:300]
+        raise ModelError(f"{model.name} could not be converted to TensorFlow Lite ({message}).") from error
+
+
+def quantize(spec: ModelSpec | str, out_path: str | Path, images: list[np.ndarray] | None = None) -> QuantizeReport:
+    """Writes `out_path` (.tflite, float16) and its card, loads it back and compares it with the original
+    on `images` (RGB uint8 arrays of any size; default: `core.samples.sample_images()`)."""
+    spec = get_spec(spec) if isinstance(spec, str) else spec
+    out_path = Path(out_path)
+    if out_path.suffix.lower() != ".tflite":
+        raise ModelError(f"The output file {out_path.name} should end in .tflite.")
+    original = load_model(spec)
+    flatbuffer = convert_float16(original)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_bytes(flatbuffer)
+        card = {
+            "name": f"{spec.name}-float16",
+            "file": out_path.name,
+            "source": spec.name,
+            "quantization": "float16",
+            "input_size": list(spec.input_size),
+            "color_mode": spec.color_mode,
+            "preprocessing": spec.preprocessing,
+            "labels": list(spec.labels),
+            "output": spec.output,
+        }
+        card_file = card_path(out_path)
+        card_file.write_text(json.dumps(card, indent=1))
+    except OSError as error:
+        raise ModelError(f"{out_path} cannot be written ({error.strerror}).") from error
+    converted = load_model(spec_from_file(out_path))
+
+    if images is None:
+        from core.samples import sample_images
+
+        images = [sample.image.pixels for sample in sample_images()]
+    if not images:
+        raise ModelError("Give at least one image to compare the two models on.")
+    pixels = spec.resize(images)
+    before, after = original.probabilities(pixels), converted.probabilities(pixels)
+    return QuantizeReport(
+        model=spec.name,
+        tflite_path=str(out_path),
+        card_path=str(card_file),
+        images=len(pixels),
+        original_bytes=_bytes(spec.path),
+        tflite_bytes=len(flatbuffer),
+        original_ms_per_image=round(_ms_per_image(original, pixels), 3),
+        tflite_ms_per_image=round(_ms_per_image(converted, pixels), 3),
+        top1_agreement=float(np.mean(before.argmax(axis=1) == after.argmax(axis=1))),
+        max_probability_difference=float(np.abs(before - after).max()),
+    )

@@ -1,0 +1,60 @@
+"""Float16 TFLite export: the report, the card beside the file, and loading it back like any model."""
+
+import json
+
+import numpy as np
+import pytest
+
+from core.__main__ import main
+from core.errors import ModelError
+from core.models import load_model, spec_from_file
+from core.quantize import QuantizeReport, quantize
+from models import dataset
+
+
+def test_quantize_reports_both_models_side_by_side_and_the_file_loads_back(tmp_path):
+    images, _ = dataset.generate_batch(seed=61, count=4)
+    out = tmp_path / "deploy" / "demo-resnet.tflite"
+    report = quantize("demo-resnet", out, list(images))
+    assert isinstance(report, QuantizeReport) and report.images == 4 and report.model == "demo-resnet"
+    assert out.stat().st_size == report.tflite_bytes and report.size_ratio < 0.6  # float16 weights: about half
+    assert report.top1_agreement == 1.0 and report.max_probability_difference < 0.02
+    assert report.original_ms_per_image > 0 and report.tflite_ms_per_image > 0
+    spec = spec_from_file(out)  # labels, preprocessing and output from the card written beside it
+    original = load_model("demo-resnet").spec
+    assert spec.format == "tflite" and not spec.gradients
+    assert (spec.labels, spec.preprocessing, spec.output, spec.input_size) == (
+        original.labels,
+        original.preprocessing,
+        original.output,
+        original.input_size,
+    )
+    pixels = original.resize(list(images))
+    np.testing.assert_allclose(
+        load_model(spec).probabilities(pixels), load_model("demo-resnet").probabilities(pixels), atol=0.02
+    )
+
+
+def test_quantize_command_prints_the_report_as_json(tmp_path, capsys, monkeypatch):
+    import core.samples
+
+    few = core.samples.sample_images()[:2]
+    monkeypatch.setattr(core.samples, "sample_images", lambda: few)
+    out = tmp_path / "eff.tflite"
+    assert main(["quantize", "--model", "demo-efficientnet", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1  # the converter's own chatter stays off stdout
+    report = json.loads(lines[0])
+    assert report["images"] == 2 and report["tflite_path"] == str(out) and report["top1_agreement"] == 1.0
+    assert {"original_bytes", "tflite_bytes", "original_ms_per_image", "tflite_ms_per_image"} <= set(report)
+    assert json.loads((tmp_path / "eff.json").read_text())["file"] == "eff.tflite"
+
+
+def test_only_keras_models_convert_and_the_output_must_be_tflite(tmp_path):
+    with pytest.raises(ModelError, match="should end in .tflite"):
+        quantize("demo-resnet", tmp_path / "x.h5")
+    images, _ = dataset.generate_batch(seed=62, count=1)
+    out = tmp_path / "once.tflite"
+    quantize("demo-efficientnet", out, list(images))
+    with pytest.raises(ModelError, match="is not a Keras model; only Keras models"):
+        quantize(spec_from_file(out), tmp_path / "twice.tflite", list(images))
