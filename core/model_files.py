@@ -391,6 +391,14 @@ def open_cached(path: Path, format: str, trusted: bool = False, architecture: st
         return _cache[key]
 
 
+def forget(path: Path) -> None:
+    """Drops every cached model opened from `path` (e.g. an upload whose session ended)."""
+    path = str(Path(path).resolve())
+    with _cache_lock:
+        for key in [key for key in _cache if key[0] == path]:
+            del _cache[key]
+
+
 # ---------------------------------------------------------------------------------------------------
 # What a model says about itself.
 

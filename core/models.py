@@ -633,3 +633,10 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
             else:
                 _loaded[spec] = LoadedModel(spec, model)
         return _loaded[spec]
+
+
+def unload(spec: ModelSpec) -> None:
+    """Forgets a loaded model and its opened file, so its memory can go (an uploaded model whose session ended)."""
+    with _lock:
+        _loaded.pop(spec, None)
+    model_files.forget(spec.path)

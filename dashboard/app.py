@@ -15,7 +15,11 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from core import zoo  # noqa: E402
+from core.errors import UserError  # noqa: E402
 from core.images import ALLOWED_FORMATS, MAX_BYTES  # noqa: E402
+from core.models import registry_errors  # noqa: E402
+from core.preprocessing import names as preprocessing_names  # noqa: E402
 from dashboard import state  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -24,20 +28,36 @@ UPLOAD_TYPES = sorted({"jpg", "jpeg", "tif", "tiff", *(f.lower() for f in ALLOWE
 DEFAULT_SAMPLES = (0, 1)
 
 
+def _model_label(choices: dict, name: str) -> str:
+    spec = choices.get(name)
+    if spec is not None and not spec.ready and spec.card.get("download_megabytes"):
+        return f"{name} (ImageNet, download {spec.card['download_megabytes']} MB)"
+    return name
+
+
 def sidebar() -> None:
-    choices = list(state.model_choices())
+    choices = state.model_choices()
+    names = list(choices)
     with st.sidebar:
         st.header("Models")
-        if not choices:
+        if not any(spec.ready for spec in choices.values()):
             st.error("No model is ready: the bundled weights are missing from models/. Retrain them (see README).")
-        st.selectbox("Model A", choices, key="model_a", index=0 if choices else None)
+        st.selectbox(
+            "Model A", names, key="model_a", index=0 if names else None, format_func=lambda n: _model_label(choices, n)
+        )
         st.selectbox(
             "Model B",
-            [*choices, state.NO_MODEL],
+            [*names, state.NO_MODEL],
             key="model_b",
-            index=min(1, len(choices)),
+            index=min(1, len(names)),
+            format_func=lambda n: _model_label(choices, n),
             help="Pick (none) to look at one model only.",
         )
+        for key in ("model_a", "model_b"):
+            _download_if_needed(choices.get(st.session_state.get(key)), key)
+        for problem in registry_errors():
+            st.warning(problem)
+        _add_model_form()
         st.header("Images")
         st.file_uploader(
             "Upload images",
@@ -60,6 +80,100 @@ def sidebar() -> None:
                     )
 
 
+def _download_if_needed(spec, key: str) -> None:
+    """A picked ImageNet model without its weights: the size, a download button and its progress; offline, one
+    sentence (the other model and every page keep working)."""
+    if spec is None or spec.ready:
+        return
+    st.info(f"{spec.name} needs its ImageNet weights ({spec.card.get('download_megabytes', '?')} MB), "
+            "downloaded once and kept in the Keras cache.")  # fmt: skip
+    if not st.button(f"Download {spec.name}", key=f"download_{key}", icon=":material/download:"):
+        return
+    bar = st.progress(0.0, text="Connecting…")
+
+    def progress(done: int, total: int) -> None:
+        share = done / total if total else 0.0
+        bar.progress(min(share, 1.0), text=f"{done / 1e6:.0f} of {total / 1e6:.0f} MB" if total else "Downloading…")
+
+    try:
+        zoo.download(spec, progress)
+    except UserError as error:
+        bar.empty()
+        st.error(str(error))
+        return
+    st.rerun()
+
+
+def _add_model_form() -> None:
+    """Upload a model file (with its card or labels) for this session only."""
+    with st.expander("Add your model", expanded=bool(st.session_state.get("own_model_error"))):
+        with st.form("own_model", clear_on_submit=False, border=False):
+            st.file_uploader(
+                "Model file",
+                type=list(state.MODEL_UPLOAD_TYPES),
+                key="own_model_file",
+                max_upload_size=state.MAX_MODEL_UPLOAD_MB,
+                help=".keras, .h5 (Keras 3 or 2), .tflite, or a SavedModel folder zipped. Kept in a temporary "
+                "folder for this session only.",
+            )
+            st.file_uploader(
+                "Card or labels file (optional)",
+                type=["json", "txt"],
+                key="own_model_card",
+                help="The model's card (.json, as written beside bundled or converted models), or class names: "
+                ".txt one per line or a .json list.",
+            )
+            st.text_input("Class names (optional)", key="own_model_labels", placeholder="cat, dog, fox")
+            st.selectbox(
+                "Preprocessing",
+                [AUTO, *preprocessing_names()],
+                key="own_model_preprocessing",
+                help="What turns 0–255 pixels into the model's input: a preset or a keras.applications family.",
+            )
+            st.text_input("…or scale and offset", key="own_model_custom", placeholder="scale=0.00392,offset=0")
+            st.selectbox("Colour", [AUTO, "rgb", "grayscale"], key="own_model_color")
+            st.selectbox("Output", [AUTO, "sigmoid", "softmax", "logits"], key="own_model_output")
+            st.checkbox(
+                "I trust this file",
+                key="own_model_trusted",
+                help="Lets a model with Lambda layers or code from outside Keras load. Such a file can run any "
+                "code on this server: tick only for files whose author you trust.",
+            )
+            st.form_submit_button("Add model", on_click=_add_model, type="primary")
+        if st.session_state.get("own_model_error"):
+            st.error(st.session_state["own_model_error"])
+
+
+AUTO = "from the card or the model"
+
+
+def _add_model() -> None:
+    """Form callback (runs before the page): adds the model and picks it as model A, or keeps one sentence."""
+    session = st.session_state
+    session["own_model_error"] = ""
+    upload = session.get("own_model_file")
+    if upload is None:
+        session["own_model_error"] = "Choose a model file first."
+        return
+    card = session.get("own_model_card")
+    chosen = lambda key: None if session.get(key) in (None, "", AUTO) else session[key]  # noqa: E731
+    try:
+        name = state.add_model(
+            upload.getvalue(),
+            upload.name,
+            card=(card.name, card.getvalue()) if card is not None else None,
+            labels=session.get("own_model_labels") or "",
+            preprocessing=chosen("own_model_custom") or chosen("own_model_preprocessing"),
+            color_mode=chosen("own_model_color"),
+            output=chosen("own_model_output"),
+            trusted=bool(session.get("own_model_trusted")),
+        )
+    except UserError as error:
+        session["own_model_error"] = str(error)
+        return
+    session["model_a"] = name
+
+
 def run() -> None:
     st.set_page_config(page_title="Classifier explanations", page_icon=":material/search_insights:", layout="wide")
     pages = [
@@ -70,6 +184,7 @@ def run() -> None:
         st.Page(VIEWS / "compare.py", title="Compare models", icon=":material/compare:"),
         st.Page(VIEWS / "grid.py", title="Method grid", icon=":material/grid_view:"),
         st.Page(VIEWS / "report.py", title="Report", icon=":material/description:"),
+        st.Page(VIEWS / "deploy.py", title="Deployment check", icon=":material/rocket_launch:"),
         st.Page(VIEWS / "present.py", title="Presentation", icon=":material/present_to_all:"),
     ]
     page = st.navigation(pages)

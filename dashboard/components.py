@@ -215,7 +215,8 @@ def explanation_rows(
 
     signed = METHODS[method].signed
     maps = {key: (transform(result.map) if transform else result.map) for key, result in results.items()}
-    shared_limit = colour_limit(np.stack(list(maps.values())), signed) if maps else 1.0
+    # Models may have different input sizes, so their maps are pooled as values, not stacked.
+    shared_limit = colour_limit(np.concatenate([m.ravel() for m in maps.values()]), signed) if maps else 1.0
     for row, selected in enumerate(images):
         shown = display_size(selected.image.pixels)
         with st.container(border=True, key=row_key(selected.image)):

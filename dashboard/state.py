@@ -6,7 +6,12 @@ touch TensorFlow or array math themselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -15,8 +20,8 @@ from core.boxes import foreground_background
 from core.classify import Prediction, classify
 from core.errors import UserError
 from core.explain import METHODS, Explanation, explain_images
-from core.images import DecodedImage, decode_image
-from core.models import LoadedModel, ModelSpec, known_models, load_model
+from core.images import DecodedImage, clean_name, decode_image
+from core.models import LoadedModel, ModelSpec, known_models, load_model, spec_from_file, unload
 from core.samples import Sample, sample_images
 
 NO_MODEL = "(none)"
@@ -31,10 +36,111 @@ class SelectedImage:
     box: tuple[int, int, int, int] | None = None
 
 
-@st.cache_resource(show_spinner="Loading model…")
 def get_model(name: str) -> LoadedModel:
-    """One loaded, warmed-up model per name, shared by every session and never mutated."""
+    """The loaded model of a name: this session's upload, or a known model shared by every session."""
+    own = own_models()
+    if name in own:
+        return load_model(own[name])  # in core's cache until the session ends (see _Uploads)
+    return _shared_model(name)
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def _shared_model(name: str) -> LoadedModel:
+    """One loaded, warmed-up model per known name, shared by every session and never mutated."""
     return load_model(name)
+
+
+class _Uploads:
+    """This session's uploaded model files, in one temporary folder that goes with the session: when the
+    session's state is dropped (or the server stops) the folder is deleted and the models are unloaded."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="explain-uploads-"))
+        self.specs: dict[str, ModelSpec] = {}
+        weakref.finalize(self, _discard_uploads, self.folder, self.specs)
+
+
+def _discard_uploads(folder: Path, specs: dict[str, ModelSpec]) -> None:
+    for spec in list(specs.values()):
+        unload(spec)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _uploads() -> _Uploads:
+    if "_uploads" not in st.session_state:
+        st.session_state["_uploads"] = _Uploads()
+    return st.session_state["_uploads"]
+
+
+def own_models() -> dict[str, ModelSpec]:
+    """The models uploaded in this session, by their (unique) names."""
+    uploads = st.session_state.get("_uploads")
+    return dict(uploads.specs) if uploads is not None else {}
+
+
+MODEL_UPLOAD_TYPES = ("keras", "h5", "hdf5", "tflite", "zip")
+MAX_MODEL_UPLOAD_MB = 1024
+
+
+def _is_model_card(data: bytes) -> bool:
+    """A model card (a JSON object with a model 'file' or a 'labels' list), as opposed to a labels file."""
+    import json
+
+    try:
+        card = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(card, dict) and ("file" in card or isinstance(card.get("labels"), list))
+
+
+def add_model(
+    data: bytes,
+    file_name: str,
+    *,
+    card: tuple[str, bytes] | None = None,
+    labels: str = "",
+    preprocessing: str | None = None,
+    color_mode: str | None = None,
+    output: str | None = None,
+    trusted: bool = False,
+) -> str:
+    """Saves an uploaded model (and its card or labels file) in this session's temporary folder, reads its
+    spec and returns the name it is offered under; ModelError with one sentence when it cannot be used."""
+    uploads = _uploads()
+    options = repr((labels, card and hashlib.sha256(card[1]).hexdigest(), preprocessing, color_mode, output, trusted))
+    digest = hashlib.sha256(data + options.encode()).hexdigest()[:8]
+    name = clean_name(file_name)
+    stem, _, suffix = name.rpartition(".")
+    stem, suffix = (stem or suffix), (suffix.lower() if stem else "")
+    folder = uploads.folder / digest
+    folder.mkdir(exist_ok=True)
+    path = folder / f"model.{'h5' if suffix == 'hdf5' else suffix or 'bin'}"
+    path.write_bytes(data)
+    label_source = [label.strip() for label in labels.split(",") if label.strip()] or None
+    if card is not None:
+        card_name, card_bytes = card
+        if _is_model_card(card_bytes):
+            (folder / "model.json").write_bytes(card_bytes)  # spec_from_file reads the card beside the model
+        else:
+            labels_path = folder / f"labels{Path(clean_name(card_name)).suffix.lower() or '.txt'}"
+            labels_path.write_bytes(card_bytes)
+            label_source = label_source or labels_path
+    try:
+        spec = spec_from_file(
+            path,
+            name=f"{stem} ({digest[:6]})",
+            labels=label_source,
+            preprocessing=preprocessing,
+            color_mode=color_mode,
+            output=output,
+            trusted=trusted,
+        )
+    except UserError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    spec = replace(spec, card={**spec.card, "file": name, "uploaded": True})
+    uploads.specs[spec.name] = spec
+    return spec.name
 
 
 # Few entries: a decoded 40-megapixel upload is 120 MB, and uploads are re-decoded cheaply if evicted.
@@ -90,15 +196,17 @@ def samples() -> tuple[Sample, ...]:
 
 
 def model_choices() -> dict[str, ModelSpec]:
-    return {name: spec for name, spec in known_models().items() if spec.ready}
+    """Every model the pickers offer: the known ones (bundled, ImageNet, registry; some may need a download),
+    then this session's uploads."""
+    return {**known_models(), **own_models()}
 
 
 def selected_models() -> list[str]:
-    """The model names picked in the sidebar, A first, without duplicates or '(none)'."""
-    names = [st.session_state.get("model_a"), st.session_state.get("model_b")]
+    """The ready model names picked in the sidebar, A first, without duplicates or '(none)'."""
+    choices = model_choices()
     chosen: list[str] = []
-    for name in names:
-        if name and name != NO_MODEL and name not in chosen:
+    for name in (st.session_state.get("model_a"), st.session_state.get("model_b")):
+        if name and name != NO_MODEL and name not in chosen and name in choices and choices[name].ready:
             chosen.append(name)
     return chosen
 
@@ -117,3 +225,32 @@ def selected_images() -> tuple[list[SelectedImage], list[str]]:
     # The same picture twice (uploaded again, or twice in one upload) is shown once.
     unique = {selected.image.sha256: selected for selected in reversed(images)}
     return [unique[h] for h in dict.fromkeys(selected.image.sha256 for selected in images)], errors
+
+
+@dataclass(frozen=True)
+class Quantized:
+    """A model converted to float16 TFLite: the comparison, the file and its card, ready to download."""
+
+    report: object  # core.quantize.QuantizeReport
+    tflite: bytes
+    card: bytes
+    file_name: str
+    card_name: str
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def quantized(model_name: str) -> Quantized:
+    """Converts once per model; the files are made in a temporary folder and only their bytes are kept."""
+    from core.quantize import quantize
+
+    spec = get_model(model_name).spec
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in spec.name).strip("-") or "model"
+    with tempfile.TemporaryDirectory(prefix="explain-quantize-") as folder:
+        report = quantize(spec, Path(folder) / f"{stem}-float16.tflite", [s.image.pixels for s in samples()])
+        return Quantized(
+            report,
+            Path(report.tflite_path).read_bytes(),
+            Path(report.card_path).read_bytes(),
+            f"{stem}-float16.tflite",
+            f"{stem}-float16.json",
+        )

@@ -129,7 +129,7 @@ def test_upload_shows_both_models_predictions_and_a_screenshot(page, server, tmp
     dog = dataset.generate(41, 1)
     upload = tmp_path / "my-dog.png"
     upload.write_bytes(encode_png(dog.pixels))
-    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
+    page.locator(".st-key-uploads").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
     main = page.get_by_test_id("stMain")
     main.get_by_text("my-dog.png", exact=False).first.wait_for()
     _wait_until_idle(page)

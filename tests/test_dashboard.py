@@ -37,7 +37,7 @@ def test_uploaded_image_gets_a_prediction_from_each_model():
     for key in ("sample_0", "sample_1"):
         app.checkbox(key=key).uncheck()
     dog = dataset.generate(41, 1)
-    app.sidebar.file_uploader[0].set_value(("my dog.png", encode_png(dog.pixels), "image/png")).run()
+    app.sidebar.file_uploader(key="uploads").set_value(("my dog.png", encode_png(dog.pixels), "image/png")).run()
     assert not app.exception, app.exception
     assert [s.value for s in app.subheader] == ["demo-resnet", "demo-efficientnet"]
     verdicts = [m.value for m in app.markdown if m.value.startswith("**")]
@@ -47,7 +47,8 @@ def test_uploaded_image_gets_a_prediction_from_each_model():
 
 def test_a_broken_upload_is_one_sentence_and_other_images_still_work():
     app = _app()
-    app.sidebar.file_uploader[0].set_value(("broken.png", b"\x89PNG\r\n\x1a\n not really", "image/png")).run()
+    broken = ("broken.png", b"\x89PNG\r\n\x1a\n not really", "image/png")
+    app.sidebar.file_uploader(key="uploads").set_value(broken).run()
     assert not app.exception, app.exception
     assert [e.value for e in app.error] == [
         "broken.png is not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF or WebP); upload one of those formats."
@@ -106,7 +107,7 @@ def test_the_same_upload_twice_is_shown_once():
     for key in ("sample_0", "sample_1"):
         app.checkbox(key=key).uncheck()
     png = encode_png(dataset.generate(41, 2).pixels)
-    app.sidebar.file_uploader[0].set_value([("a.png", png, "image/png"), ("b.png", png, "image/png")]).run()
+    app.sidebar.file_uploader(key="uploads").set_value([("a.png", png, "image/png"), ("b.png", png, "image/png")]).run()
     assert not app.exception, app.exception
     assert [s.value for s in app.subheader] == ["demo-resnet", "demo-efficientnet"]
 
@@ -182,3 +183,83 @@ def test_report_page_summarises_agreement_for_the_chosen_methods_and_offers_the_
     app.multiselect(key="report_methods").set_value(["lime"]).run()
     assert any("model passes each" in i.value for i in app.info)  # a slow method asks before it runs
     assert not app.dataframe
+
+
+def _small_model_file(tmp_path, name: str, lambda_layer: bool = False, tflite: bool = False) -> bytes:
+    """A tiny trained-from-nothing classifier saved as a user would: 3 classes, softmax, 32×32 RGB."""
+    import keras
+    import numpy as np
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    if lambda_layer:
+        x = keras.layers.Lambda(lambda t: t * 2.0)(x)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    model.set_weights([np.random.default_rng(0).normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    path = tmp_path / name
+    if tflite:
+        import tensorflow as tf
+
+        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    else:
+        model.save(path)
+    return path.read_bytes()
+
+
+def _add_model(app: AppTest, name: str, data: bytes, **fields) -> AppTest:
+    app.sidebar.file_uploader(key="own_model_file").set_value((name, data, "application/octet-stream"))
+    for key, value in fields.items():
+        widget = {"labels": app.text_input, "trusted": app.checkbox}[key](key=f"own_model_{key}")
+        widget.set_value(value) if key == "labels" else widget.check()
+    next(b for b in app.sidebar.button if b.label == "Add model").click().run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_an_uploaded_keras_model_is_picked_and_classifies_with_its_labels(tmp_path):
+    app = _add_model(_app(), "pets.keras", _small_model_file(tmp_path, "pets.keras"), labels="cat, dog, fox")
+    assert not app.sidebar.error
+    name = app.selectbox(key="model_a").value
+    assert name.startswith("pets (") and name in app.selectbox(key="model_b").options
+    verdicts = [m.value for m in app.markdown if m.value.startswith("**")]
+    # Per image: model A (the upload), then model B.
+    assert len(verdicts) == 4 and all(v.split("**")[1] in ("cat", "dog", "fox") for v in verdicts[::2])
+    app.switch_page("views/saliency.py").run()
+    assert not app.exception, app.exception
+    assert sum(t.startswith(name) for t in _image_captions(app)) == 2  # gradients work on the upload
+
+
+def test_a_model_with_a_lambda_layer_is_refused_until_the_user_trusts_it(tmp_path):
+    data = _small_model_file(tmp_path, "odd.keras", lambda_layer=True)
+    app = _add_model(_app(), "odd.keras", data)
+    errors = [e.value for e in app.sidebar.error]
+    assert len(errors) == 1 and "Lambda" in errors[0] and "\n" not in errors[0]
+    assert app.selectbox(key="model_a").value == "demo-resnet"  # nothing changed
+    app = _add_model(app, "odd.keras", data, trusted=True)
+    assert not app.sidebar.error and app.selectbox(key="model_a").value.startswith("odd (")
+
+
+def test_a_tflite_upload_explains_with_lime_but_says_why_gradients_are_missing(tmp_path):
+    app = _add_model(_app(), "edge.tflite", _small_model_file(tmp_path, "edge.keras", tflite=True))
+    assert not app.sidebar.error, [e.value for e in app.sidebar.error]
+    app.selectbox(key="model_b").set_value("(none)").run()
+    app.switch_page("views/saliency.py").run()
+    assert not app.exception, app.exception
+    assert any("gives none" in e.value for e in app.error)
+    assert not [t for t in _image_captions(app) if "explaining" in t]
+
+
+def test_an_imagenet_model_offers_its_download_and_offline_says_so_in_one_sentence():
+    app = _app()
+    imagenet = next(o for o in app.selectbox(key="model_b").options if o.startswith("efficientnetb1"))
+    assert "download" in imagenet
+    app.selectbox(key="model_b").set_value("efficientnetb1").run()
+    assert any("needs its ImageNet weights" in i.value for i in app.sidebar.info)
+    assert [s.value for s in app.subheader] == ["demo-resnet", "demo-resnet"]  # the page goes on with model A
+    app.button(key="download_model_b").click().run()
+    assert not app.exception, app.exception
+    errors = [e.value for e in app.sidebar.error]
+    assert len(errors) == 1 and "could not be downloaded" in errors[0]

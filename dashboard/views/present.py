@@ -4,7 +4,8 @@ one plain sentence under each method on what it shows and how to read its colour
 import streamlit as st
 
 from core.explain import METHODS
-from core.render import colour_limit, explanation_picture
+from core.render import explanation_picture
+from core.report import pair_limits
 from dashboard import components, state
 
 # The methods worth showing to an audience, in the order a story goes: cheap and sharp first.
@@ -73,7 +74,7 @@ with st.container(key="present_pictures"):
         if selected.label:
             st.caption(f"True class: {selected.label}; dashed green: where the dog is.")
     if results is not None:
-        limit = colour_limit([results[(name, 0)].map for name in models], chosen.signed)
+        limit = pair_limits([results[(name, 0)].map for name in models], chosen.signed, shared=True)[0]
         for column, name in zip(columns[1:], models, strict=True):
             result = results[(name, 0)]
             top = state.classify_images(name, (selected.image.sha256,), (selected.image,), 3)[0][0]
