@@ -223,3 +223,36 @@ def test_presentation_view_is_clean_and_switches_sample_in_one_click(page, serve
     _wait_until_idle(page)
     page.screenshot(path=SCREENSHOTS / "presentation-photo.png")
     page.set_viewport_size({"width": 1500, "height": 1000})
+
+
+def test_deployment_check_and_adding_a_model_in_the_sidebar(page, server, tmp_path):
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text("Deployment check", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    main.get_by_role("button", name="Convert and compare").click()
+    expect(main.get_by_text(re.compile("predicts the same class on every sample"))).to_have_count(1, timeout=180_000)
+    with page.expect_download(timeout=60_000) as download:
+        main.get_by_role("button", name="Download .tflite").click()
+    tflite = tmp_path / download.value.suggested_filename
+    download.value.save_as(tflite)
+    with page.expect_download(timeout=60_000) as download:
+        main.get_by_role("button", name="Download its card (.json)").click()
+    card = tmp_path / download.value.suggested_filename
+    download.value.save_as(card)
+    _wait_until_idle(page)
+    page.screenshot(path=SCREENSHOTS / "deploy.png")
+
+    # The downloaded file goes back in through the sidebar, as a user would do it.
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Add your model").click()
+    sidebar.locator(".st-key-own_model_file").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(tflite))
+    sidebar.locator(".st-key-own_model_card").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(card))
+    sidebar.get_by_role("button", name="Add model").click()
+    page.get_by_test_id("stSidebarNav").get_by_text("Classification", exact=True).click()
+    expect(main.get_by_text(re.compile(r"^demo-resnet-float16 \(|^demo-efficientnet-float16 \("))).to_have_count(
+        2, timeout=120_000
+    )
+    _wait_until_idle(page)
+    _screenshot_whole_page(page, SCREENSHOTS / "own-model.png")

@@ -263,3 +263,27 @@ def test_an_imagenet_model_offers_its_download_and_offline_says_so_in_one_senten
     assert not app.exception, app.exception
     errors = [e.value for e in app.sidebar.error]
     assert len(errors) == 1 and "could not be downloaded" in errors[0]
+
+
+def test_deployment_check_converts_to_float16_and_the_file_loads_back_with_its_card(tmp_path):
+    app = _page("views/deploy.py")
+    app.selectbox(key="deploy_model").set_value("demo-efficientnet").run()
+    app.button(key="deploy_run").click().run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert list(table[""]) == ["File size", "Time per image", "Top-1 agreement", "Largest probability difference"]
+    assert table["float16 TFLite"][2] == "100% of 12 images"
+    labels = [button.proto.label for button in app.get("download_button")]
+    assert labels == ["Download .tflite", "Download its card (.json)"]
+
+    # What the two buttons hand out, added back in the sidebar like any other model.
+    from dashboard import state
+
+    converted = state.quantized("demo-efficientnet")
+    app.sidebar.file_uploader(key="own_model_card").set_value((converted.card_name, converted.card, "application/json"))
+    app = _add_model(app, converted.file_name, converted.tflite)
+    assert not app.sidebar.error, [e.value for e in app.sidebar.error]
+    assert app.selectbox(key="model_a").value.startswith("demo-efficientnet-float16 (")
+    app.switch_page("views/classification.py").run()
+    verdicts = [m.value for m in app.markdown if m.value.startswith("**")]
+    assert verdicts[0].startswith("**other dog**") and verdicts[2].startswith("**dachshund**")
