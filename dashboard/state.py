@@ -21,6 +21,7 @@ from core.classify import Prediction, classify
 from core.errors import UserError
 from core.explain import METHODS, Explanation, explain_images
 from core.images import DecodedImage, clean_name, decode_image
+from core.model_files import max_bytes
 from core.models import LoadedModel, ModelSpec, known_models, load_model, spec_from_file, unload
 from core.samples import Sample, sample_images
 
@@ -79,7 +80,7 @@ def own_models() -> dict[str, ModelSpec]:
 
 
 MODEL_UPLOAD_TYPES = ("keras", "h5", "hdf5", "tflite", "zip")
-MAX_MODEL_UPLOAD_MB = 1024
+MAX_MODEL_UPLOAD_MB = max_bytes() // 2**20  # core's limit (MODEL_MAX_BYTES, 1 GB by default)
 
 
 def _is_model_card(data: bytes) -> bool:
