@@ -99,6 +99,7 @@ def page(server):
 def _wait_until_idle(page) -> None:
     """No rerun in progress and every image in the main area loaded (they arrive after the text)."""
     page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=180_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stMain] [data-testid=stSkeleton]')")
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=stMain] img')].every(i => i.complete && i.naturalWidth > 0)",
         timeout=60_000,
@@ -149,6 +150,7 @@ def test_upload_shows_both_models_predictions_and_a_screenshot(page, server, tmp
         ("Saliency", "· explaining “", 4, "saliency.png"),  # two sample images, two models
         ("Bounding boxes", "IoU with the true box", 4, "boxes.png"),
         ("Method grid", " s · colour limit ", 6, "grid.png"),  # every gradient method, one image and model
+        ("Report", "Agreement, mean over the images", 1, "report-page.png"),
     ],
 )
 def test_explanation_pages_show_their_pictures(page, server, title, expected, count, screenshot):
