@@ -169,7 +169,8 @@ def _add_model() -> None:
             trusted=bool(session.get("own_model_trusted")),
         )
     except UserError as error:
-        session["own_model_error"] = str(error)
+        # core names the command-line switch; here the switch is the form's checkbox.
+        session["own_model_error"] = str(error).replace("(--trusted)", "(tick “I trust this file”)")
         return
     session["model_a"] = name
 

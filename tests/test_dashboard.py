@@ -237,6 +237,7 @@ def test_a_model_with_a_lambda_layer_is_refused_until_the_user_trusts_it(tmp_pat
     app = _add_model(_app(), "odd.keras", data)
     errors = [e.value for e in app.sidebar.error]
     assert len(errors) == 1 and "Lambda" in errors[0] and "\n" not in errors[0]
+    assert errors[0].endswith("by marking it trusted (tick “I trust this file”).")
     assert app.selectbox(key="model_a").value == "demo-resnet"  # nothing changed
     app = _add_model(app, "odd.keras", data, trusted=True)
     assert not app.sidebar.error and app.selectbox(key="model_a").value.startswith("odd (")
