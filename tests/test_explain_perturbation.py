@@ -194,3 +194,21 @@ def test_vectorised_lime_sampler_gives_exactly_limes_own_maps(keras, tmp_path, m
     monkeypatch.setattr(perturbation, "_lime_explainer", lambda seed: LimeImageExplainer(random_state=seed))
     np.testing.assert_allclose(ours, lime(loaded, pixels, np.array([1, 0]), **params), rtol=1e-5)
     assert np.abs(ours).max() > 0
+
+
+def test_fast_blur_masker_masks_exactly_like_shaps_own():
+    import shap
+
+    from core.explain.perturbation import _blur_masker
+
+    rng = np.random.default_rng(3)
+    shape = (12, 10, 3)
+    ours, theirs = _blur_masker(4, shape), shap.maskers.Image("blur(4,4)", shape)
+    np.testing.assert_array_equal(ours.clustering, theirs.clustering)
+    np.testing.assert_array_equal(_blur_masker(4, shape).clustering, theirs.clustering)  # from the cache
+    for image in rng.uniform(0, 255, (2, *shape)).astype(np.float32):
+        theirs = shap.maskers.Image("blur(4,4)", shape)  # one per image: its blur cache can mix images up
+        for mask in (rng.random(image.size) < 0.5, np.ones(image.size, bool), np.zeros(image.size, bool)):
+            (masked,), (expected,) = ours(mask, image), theirs(mask, image)
+            assert masked.dtype == expected.dtype and masked.shape == expected.shape == (1, *shape)
+            np.testing.assert_array_equal(masked, expected)
