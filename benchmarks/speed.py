@@ -18,6 +18,7 @@ Methods with more than one pass run on --few-images images per call.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ import numpy as np
 import core  # noqa: F401
 from core.boxes import fit_box
 from core.explain import METHODS, explain, method_params
+from core.explain.perturbation import clear_segment_cache
 from core.models import BUNDLED, load_model
 from models import dataset
 
@@ -115,6 +117,12 @@ def _time_inside_scores(model) -> dict:
 
     model.scores = timed
     return inside
+
+
+def _explain_anew(model, pixels: np.ndarray, targets: np.ndarray, method: str, params: dict) -> np.ndarray:
+    """`explain` as on images never seen before: LIME keeps the superpixels of the last few images."""
+    clear_segment_cache()
+    return explain(model, pixels, targets, method, params)
 
 
 def _forward(model, pixels: np.ndarray, batch: int) -> Callable[[], float]:
@@ -220,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
                 _paired(
                     method_name,
                     forward if method.needs_gradients else forward_large,
-                    lambda p=params, m=method_name, c=chosen: explain(model, pixels[c], targets[c], m, p),  # noqa: B023
+                    functools.partial(_explain_anew, model, pixels[chosen], targets[chosen], method_name, params),
                     len(pixels[chosen]),
                     args.repeats,
                     passes,
