@@ -13,6 +13,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
@@ -207,26 +208,37 @@ def lime(
         return model.scores(np.asarray(images, np.float32)[..., :channels], batch_size)
 
     images = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)  # quickshift/SLIC and lime expect uint8
+    images = images[..., 0] if channels == 1 else images  # lime makes RGB of grayscale, as lime_segments does
     maps = np.zeros(pixels.shape[:3], np.float32)
-    for i, (image, target) in enumerate(zip(images, targets, strict=False)):
-        target = int(target)
-        # A fresh explainer per image: its random state advances with each image, and must not be shared.
-        explainer = _lime_explainer(seed)
-        explanation = explainer.explain_instance(
-            image[..., 0] if channels == 1 else image,
-            scores,
-            labels=(target,),
-            top_labels=None,
-            hide_color=None,  # a hidden superpixel takes its own mean colour (lime's default), not black
-            num_samples=num_samples,
-            batch_size=batch_size,
-            random_seed=seed,
-            segmentation_fn=lambda rgb: lime_segments(rgb, segments, segmentation, seed),
-        )
-        weights = np.zeros(explanation.segments.max() + 1, np.float32)
-        for feature, weight in explanation.local_exp[target]:
-            weights[feature] = weight
-        maps[i] = weights[explanation.segments]
+    # The next image is segmented in a background thread while this one's model passes run (quickshift and
+    # TensorFlow both release the GIL): with several images, most of the segmentation time is hidden.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lime-segments") as segmenter:
+
+        def segment(index: int) -> Future:
+            return segmenter.submit(lime_segments, images[index], segments, segmentation, seed)
+
+        upcoming = segment(0) if len(images) else None
+        for i, (image, target) in enumerate(zip(images, targets, strict=False)):
+            target, current = int(target), upcoming
+            if i + 1 < len(images):
+                upcoming = segment(i + 1)
+            # A fresh explainer per image: its random state advances with each image, and must not be shared.
+            explainer = _lime_explainer(seed)
+            explanation = explainer.explain_instance(
+                image,
+                scores,
+                labels=(target,),
+                top_labels=None,
+                hide_color=None,  # a hidden superpixel takes its own mean colour (lime's default), not black
+                num_samples=num_samples,
+                batch_size=batch_size,
+                random_seed=seed,
+                segmentation_fn=lambda rgb, labels=current: labels.result(),
+            )
+            weights = np.zeros(explanation.segments.max() + 1, np.float32)
+            for feature, weight in explanation.local_exp[target]:
+                weights[feature] = weight
+            maps[i] = weights[explanation.segments]
     return maps
 
 
