@@ -103,14 +103,23 @@ def _mass_and_integral(saliency):
             for x in range(width):
                 mass[y, x] = mass[y, x] / peak
     # Running sums down the columns, then along the rows: the additions of numpy's cumsum(0).cumsum(1),
-    # in its order; the row pass walks the rows side by side so the additions do not wait on each other.
+    # in its order. The row pass runs four rows side by side, so that no addition waits on the one before.
     integral = np.zeros((height + 1, width + 1))
     for y in range(height):
         for x in range(width):
             integral[y + 1, x + 1] = integral[y, x + 1] + mass[y, x]
-    for x in range(2, width + 1):
-        for y in range(1, height + 1):
-            integral[y, x] = integral[y, x - 1] + integral[y, x]
+    y = 1
+    while y + 3 <= height:
+        a, b, c, d = integral[y, 1], integral[y + 1, 1], integral[y + 2, 1], integral[y + 3, 1]
+        for x in range(2, width + 1):
+            a = integral[y, x] = a + integral[y, x]
+            b = integral[y + 1, x] = b + integral[y + 1, x]
+            c = integral[y + 2, x] = c + integral[y + 2, x]
+            d = integral[y + 3, x] = d + integral[y + 3, x]
+        y += 4
+    for row in range(y, height + 1):
+        for x in range(2, width + 1):
+            integral[row, x] = integral[row, x - 1] + integral[row, x]
     return mass, integral
 
 
