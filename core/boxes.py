@@ -9,12 +9,16 @@ the four sides are run and their boxes averaged.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from itertools import permutations
 
 import numpy as np
+from numba import njit
 
 SIDES = ("left", "right", "top", "bottom")
+ORDERS = tuple(permutations(SIDES))  # the 24 orders of moving the sides, in the order of BoxFit.boxes
+_LARGEST = float(np.finfo(np.float64).max)  # what np.nan_to_num turns +inf into
 
 
 @dataclass(frozen=True)
@@ -48,88 +52,154 @@ def fit_box(saliency: np.ndarray, tol: float = 0.9, smoothing: int = 3) -> BoxFi
     """Fits the saliency-mass box to an (H, W) map; `smoothing` is the moving-average width in pixels."""
     if not 0 < tol <= 1:
         raise ValueError("tol must be in (0, 1]")
-    mass = mass_of(saliency)
+    values = np.ascontiguousarray(saliency, np.float64)
+    if not values.flags.writeable:  # numba compiles read-only arrays separately: copy instead
+        values = values.copy()
+    mass, integral = _mass_and_integral(values)
     height, width = mass.shape
     total = mass.sum()
     if total == 0:  # no evidence anywhere: the whole image is the only honest box
         whole = np.tile([0.0, 0.0, width, height], (24, 1))
-        return BoxFit(
-            (0.0, 0.0, float(width), float(height)), whole, (width / 2, height / 2), tuple(permutations(SIDES))
-        )
+        return BoxFit((0.0, 0.0, float(width), float(height)), whole, (width / 2, height / 2), ORDERS)
     centroid = (
         float(mass.sum(axis=0) @ (np.arange(width) + 0.5) / total),
         float(mass.sum(axis=1) @ (np.arange(height) + 0.5) / total),
     )
-    # Integral image: the mass of any box in O(1).
-    integral = np.zeros((height + 1, width + 1))
-    integral[1:, 1:] = mass.cumsum(0).cumsum(1)
     # A side may not cross the pixel holding the centroid (the box's relative centre).
-    centre = (min(int(centroid[0]), width - 1), min(int(centroid[1]), height - 1))
-    orders = tuple(permutations(SIDES))
-    boxes = _fit_all_orders(integral, centre, tol, smoothing, orders)
-    return BoxFit(tuple(float(v) for v in boxes.mean(axis=0)), boxes, centroid, orders)
+    centre_x, centre_y = min(int(centroid[0]), width - 1), min(int(centroid[1]), height - 1)
+    boxes = _fit_all_orders(integral, centre_x, centre_y, float(tol), int(smoothing))
+    return BoxFit(tuple(float(v) for v in boxes.mean(axis=0)), boxes, centroid, ORDERS)
 
 
-def _fit_all_orders(
-    integral: np.ndarray, centre: tuple[int, int], tol: float, smoothing: int, orders: tuple[tuple[str, ...], ...]
-) -> np.ndarray:
-    """The 24 boxes, one per order, computed level by level: the orders share prefixes, so level k moves
-    one side of each distinct k-side prefix (4 + 12 + 24 + 24 moves), all of a level in one array operation."""
+def warm_up() -> None:
+    """Compiles the box fitting now (about 3 s the first time) or loads it from numba's cache in __pycache__
+    (about 0.3 s), rather than on the first map. Importing this module starts it in a background thread."""
+    fit_box(np.eye(4))
+
+
+# The box fitting runs as compiled loops (numba): as array operations the 64 side moves of a 160x160 map
+# cost about 1 ms of numpy call overhead, a quarter of a forward pass of the bundled models; compiled, the
+# whole fit takes about 0.1 ms. The loops do the same float operations in the same order as the array
+# formulation they replaced (sequential running sums for the integral image and the moving average), so
+# the boxes are bit for bit the same; tests/test_boxes.py checks them against a plain numpy reference.
+# `cache=True` keeps the compiled code in __pycache__ (ignored by git).
+
+
+@njit(cache=True)
+def _mass_and_integral(saliency):
+    """`mass_of` (the same values) and its integral image with a zero first row and column."""
+    height, width = saliency.shape
+    mass = np.empty((height, width))
+    peak = 0.0
+    for y in range(height):
+        for x in range(width):
+            value = saliency[y, x]
+            # Not positive (NaN, −inf and negative evidence included): no mass; +inf: the largest float.
+            value = min(value, _LARGEST) if value > 0 else 0.0
+            mass[y, x] = value
+            peak = max(peak, value)
+    if peak > 0:
+        for y in range(height):
+            for x in range(width):
+                mass[y, x] = mass[y, x] / peak
+    # Running sums down the columns, then along the rows: the additions of numpy's cumsum(0).cumsum(1),
+    # in its order. The row pass runs four rows side by side, so that no addition waits on the one before.
+    integral = np.zeros((height + 1, width + 1))
+    for y in range(height):
+        for x in range(width):
+            integral[y + 1, x + 1] = integral[y, x + 1] + mass[y, x]
+    y = 1
+    while y + 3 <= height:
+        a, b, c, d = integral[y, 1], integral[y + 1, 1], integral[y + 2, 1], integral[y + 3, 1]
+        for x in range(2, width + 1):
+            a = integral[y, x] = a + integral[y, x]
+            b = integral[y + 1, x] = b + integral[y + 1, x]
+            c = integral[y + 2, x] = c + integral[y + 2, x]
+            d = integral[y + 3, x] = d + integral[y + 3, x]
+        y += 4
+    for row in range(y, height + 1):
+        for x in range(2, width + 1):
+            integral[row, x] = integral[row, x - 1] + integral[row, x]
+    return mass, integral
+
+
+@njit(cache=True)
+def _fit_all_orders(integral, centre_x, centre_y, tol, smoothing):
+    """The box [x0, y0, x1, y1] of each order of the sides, in the order of `ORDERS`. The orders share
+    prefixes, so a depth-first walk moves each distinct prefix's last side once (4 + 12 + 24 + 24 moves)."""
     height, width = integral.shape[0] - 1, integral.shape[1] - 1
-    boxes = {(): np.array([0, 0, width, height])}
-    for level in range(4):
-        prefixes = sorted({order[:level] for order in orders})
-        moves = [(prefix, side) for prefix in prefixes for side in SIDES if side not in prefix]
-        current = np.array([boxes[prefix] for prefix, _ in moves])
-        moved = _move_sides(
-            integral, current, np.array([SIDES.index(side) for _, side in moves]), centre, tol, smoothing
-        )
-        boxes.update({(*prefix, side): box for (prefix, side), box in zip(moves, moved, strict=True)})
-    return np.array([boxes[order] for order in orders], float)
+    length = max(height, width) + 1  # the curve length of the array formulation, which sets its edge padding
+    half = smoothing // 2 if smoothing > 1 else 0
+    curve = np.empty(length)
+    running = np.empty(length + 2 * half + 2)
+    boxes = np.empty((24, 4))
+    level = np.empty((5, 4), np.int64)  # the box after 0, 1, 2, 3 and 4 moves
+    level[0, 0], level[0, 1], level[0, 2], level[0, 3] = 0, 0, width, height
+    row = 0
+    for first in range(4):
+        _move_side(integral, level, 0, first, centre_x, centre_y, tol, smoothing, half, length, curve, running)
+        for second in range(4):
+            if second == first:
+                continue
+            _move_side(integral, level, 1, second, centre_x, centre_y, tol, smoothing, half, length, curve, running)
+            for third in range(4):
+                if third == first or third == second:
+                    continue
+                _move_side(integral, level, 2, third, centre_x, centre_y, tol, smoothing, half, length, curve, running)
+                fourth = 6 - first - second - third
+                _move_side(integral, level, 3, fourth, centre_x, centre_y, tol, smoothing, half, length, curve, running)
+                for c in range(4):
+                    boxes[row, c] = level[4, c]
+                row += 1
+    return boxes
 
 
-def _move_sides(
-    integral: np.ndarray, boxes: np.ndarray, sides: np.ndarray, centre: tuple[int, int], tol: float, smoothing: int
-) -> np.ndarray:
-    """Moves side `sides[i]` (0 left, 1 right, 2 top, 3 bottom) of each box [x0, y0, x1, y1] towards the
-    centroid, to the furthest position whose smoothed kept-mass fraction is still >= tol."""
-    cx, cy = centre
-    x0, y0, x1, y1 = (boxes[:, k : k + 1] for k in range(4))
-    # Each side's current position, how it moves (+1 or -1) and the last position it may take.
-    start = np.choose(sides, [x0[:, 0], x1[:, 0], y0[:, 0], y1[:, 0]])
-    step = np.where(sides % 2 == 0, 1, -1)
-    stop = np.choose(sides, [cx, cx + 1, cy, cy + 1])
-    reach = np.abs(stop - start)
-    offsets = np.arange(max(integral.shape))[None, :]
-    # Past its reach a side stays put, which repeats the last value: the edge padding of the smoothing.
-    positions = start[:, None] + step[:, None] * np.minimum(offsets, reach[:, None])
-    side = sides[:, None]
-    a0 = np.where(side == 0, positions, x0)
-    a1 = np.where(side == 1, positions, x1)
-    b0 = np.where(side == 2, positions, y0)
-    b1 = np.where(side == 3, positions, y1)
-    kept = integral[b1, a1] - integral[b0, a1] - integral[b1, a0] + integral[b0, a0]
-    total = kept[:, :1]
-    fraction = np.divide(kept, total, out=np.ones_like(kept), where=total > 0)
-    smoothed = _smooth_rows(fraction, smoothing)
-    allowed = (smoothed >= tol - 1e-12) & (offsets <= reach[:, None])
-    # The furthest allowed offset; the curve never rises, so this is where it last keeps tol.
-    furthest = np.where(allowed.any(axis=1), allowed.shape[1] - 1 - np.argmax(allowed[:, ::-1], axis=1), 0)
-    moved = boxes.copy()
-    moved[np.arange(len(boxes)), np.array([0, 2, 1, 3])[sides]] = start + step * furthest  # side -> column
-    return moved
-
-
-def _smooth_rows(curves: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving average of each row, the first value repeated on the left (the right is padded already)."""
-    if width <= 1:
-        return curves
-    half = width // 2
-    padded = np.concatenate(
-        [np.repeat(curves[:, :1], half + 1, axis=1), curves, np.repeat(curves[:, -1:], half, axis=1)], axis=1
-    )
-    sums = np.cumsum(padded, axis=1)  # the extra first column makes the window differences start at zero
-    return (sums[:, 2 * half + 1 :] - sums[:, : -2 * half - 1]) / (2 * half + 1)
+@njit(cache=True)
+def _move_side(integral, level, depth, side, centre_x, centre_y, tol, smoothing, half, length, curve, running):
+    """level[depth + 1] := level[depth] with `side` (0 left, 1 right, 2 top, 3 bottom) moved towards the
+    centroid, to the furthest position whose smoothed kept-mass fraction is still >= tol (seed 000 §5.2, step 3)."""
+    for c in range(4):
+        level[depth + 1, c] = level[depth, c]
+    box = level[depth + 1]
+    column = (0, 2, 1, 3)[side]  # left x0, right x1, top y0, bottom y1
+    start = box[column]
+    step = 1 if side % 2 == 0 else -1
+    stop = (centre_x, centre_x + 1, centre_y, centre_y + 1)[side]
+    reach = min(abs(stop - start), length - 1)
+    # The kept mass at each offset; past its reach a side stays put, so the curve repeats its last value.
+    a0, b0, a1, b1 = box[0], box[1], box[2], box[3]
+    for offset in range(reach + 1):
+        position = start + step * offset
+        if side == 0:
+            a0 = position
+        elif side == 1:
+            a1 = position
+        elif side == 2:
+            b0 = position
+        else:
+            b1 = position
+        curve[offset] = integral[b1, a1] - integral[b0, a1] - integral[b1, a0] + integral[b0, a0]
+    total = curve[0]
+    for offset in range(reach + 1):
+        curve[offset] = curve[offset] / total if total > 0 else 1.0
+    threshold = tol - 1e-12
+    furthest = 0
+    if smoothing <= 1:
+        for offset in range(reach + 1):
+            if curve[offset] >= threshold:
+                furthest = offset
+    else:
+        # Centred moving average of width 2 * half + 1 as the difference of a running sum over the curve
+        # padded with half + 1 copies of its first value on the left and copies of its last on the right.
+        window = 2 * half + 1
+        total = 0.0
+        for index in range(reach + window + 1):
+            total += curve[min(max(index - half - 1, 0), reach)]
+            running[index] = total
+        for offset in range(reach + 1):
+            if (running[offset + window] - running[offset]) / window >= threshold:
+                furthest = offset
+    box[column] = start + step * furthest
 
 
 def iou(a, b) -> float:
@@ -177,3 +247,8 @@ def foreground_background(
     # P(fg | colour) = 1 / (1 + exp(log p_bg − log p_fg)), computed stably.
     probability = 1.0 / (1.0 + np.exp(np.clip(log_densities[1] - log_densities[0], -50, 50)))
     return ForegroundSplit(foreground, background, probability.reshape(values.shape).astype(np.float32))
+
+
+# The first fit in a process would otherwise pay numba's compile (or cache load) in front of a user: the
+# dashboard and the command line import this module long before their first box.
+threading.Thread(target=warm_up, name="fit_box warm-up", daemon=True).start()

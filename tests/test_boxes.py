@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.boxes import fit_box, iou, mass_of
+from core.boxes import ORDERS, fit_box, iou, mass_of
 
 
 def _hot_rectangle(x0, y0, x1, y1, size=(64, 80)):
@@ -72,6 +72,67 @@ def test_scaled_box_maps_model_coordinates_to_the_image():
     fit = fit_box(_hot_rectangle(10, 12, 16, 18)).scaled(width=160, height=128, map_width=80, map_height=64)
     np.testing.assert_allclose(fit.box, (20, 24, 32, 36))
     assert fit.centroid == pytest.approx((26.0, 30.0))
+
+
+def _reference_boxes(saliency, tol, smoothing):
+    """Seed 000 §5.2 written plainly, one order and one side at a time, with numpy's arithmetic: the kept
+    mass from an integral image, the centred moving average as a difference of running sums."""
+    mass = mass_of(saliency)
+    height, width = mass.shape
+    integral = np.zeros((height + 1, width + 1))
+    integral[1:, 1:] = mass.cumsum(0).cumsum(1)
+    total = mass.sum()
+    cx = int(mass.sum(axis=0) @ (np.arange(width) + 0.5) / total)
+    cy = int(mass.sum(axis=1) @ (np.arange(height) + 0.5) / total)
+    cx, cy = min(cx, width - 1), min(cy, height - 1)
+    columns = {"left": 0, "top": 1, "right": 2, "bottom": 3}
+    stops = {"left": cx, "right": cx + 1, "top": cy, "bottom": cy + 1}
+    length = max(height, width) + 1  # a curve as long as the longer side; past its reach a side stays put
+    boxes = []
+    for order in ORDERS:
+        box = [0, 0, width, height]
+        for side in order:
+            column, step = columns[side], 1 if side in ("left", "top") else -1
+            reach = abs(stops[side] - box[column])
+            kept = []
+            for offset in range(length):
+                x0, y0, x1, y1 = box[:column] + [box[column] + step * min(offset, reach)] + box[column + 1 :]
+                kept.append(integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0])
+            kept = np.array(kept)
+            fraction = kept / kept[0] if kept[0] > 0 else np.ones_like(kept)
+            if smoothing > 1:
+                half = smoothing // 2
+                padded = np.concatenate([[fraction[0]] * (half + 1), fraction, [fraction[-1]] * half])
+                sums = np.cumsum(padded)
+                fraction = (sums[2 * half + 1 :] - sums[: -2 * half - 1]) / (2 * half + 1)
+            allowed = [offset for offset in range(reach + 1) if fraction[offset] >= tol - 1e-12]
+            box[column] += step * (allowed[-1] if allowed else 0)
+        boxes.append(box)
+    return np.array(boxes, float)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_compiled_fit_matches_a_plain_reference_exactly(seed):
+    rng = np.random.default_rng(seed)
+    height, width = rng.integers(2, 48, size=2)
+    saliency = [
+        rng.random((height, width)) ** 6,  # sparse positive mass
+        rng.normal(size=(height, width)).astype(np.float32),  # signed float32, as the methods return it
+        (rng.random((height, width)) < 0.05) * rng.random((height, width)),  # a few hot pixels
+    ][seed % 3]
+    if seed % 4 == 3:  # non-finite values: NaN and −inf carry no mass, +inf all of it
+        saliency = saliency.astype(np.float64)
+        saliency[rng.random((height, width)) < 0.05] = np.nan
+        saliency[rng.random((height, width)) < 0.02] = -np.inf
+    tol = [0.9, 0.5, 0.99, 1.0, float(rng.uniform(0.05, 1))][seed % 5]
+    smoothing = [3, 1, 5, 2, 0, 7][seed % 6]
+    if mass_of(saliency).sum() == 0:
+        saliency[0, 0] = 1.0
+    fit = fit_box(saliency, tol, smoothing)
+    expected = _reference_boxes(saliency, tol, smoothing)
+    np.testing.assert_array_equal(fit.boxes, expected)
+    assert fit.box == tuple(expected.mean(axis=0))
+    assert fit.orders == ORDERS
 
 
 def test_iou_of_identical_disjoint_and_half_overlapping_boxes():

@@ -5,7 +5,14 @@ import pytest
 from conftest import linear_model
 
 from core.explain import METHODS, explain
-from core.explain.perturbation import grey_references, lime, lime_segments, shap_gradient, shap_partition
+from core.explain.perturbation import (
+    clear_segment_cache,
+    grey_references,
+    lime,
+    lime_segments,
+    shap_gradient,
+    shap_partition,
+)
 from core.models import LoadedModel, ModelSpec
 
 
@@ -132,6 +139,7 @@ def test_lime_segments_are_deterministic_numbered_from_zero_and_about_as_many_as
     assert labels.shape == (32, 32) and labels.dtype == np.int32
     np.testing.assert_array_equal(np.unique(labels), np.arange(labels.max() + 1))
     assert 8 <= labels.max() + 1 <= 32
+    clear_segment_cache()  # the segmenter itself repeats, not just the cache
     np.testing.assert_array_equal(labels, lime_segments(image.copy(), 16, "slic"))
     grey = image[..., :1]
     np.testing.assert_array_equal(
@@ -177,9 +185,24 @@ def test_quickshift_segments_repeat_with_a_seed_and_number_from_zero():
 
     image = dataset.generate(7, 1).pixels
     labels = lime_segments(image, segmentation="quickshift", seed=0)
+    clear_segment_cache()  # the segmenter itself repeats, not just the cache
     np.testing.assert_array_equal(labels, lime_segments(image.copy(), segmentation="quickshift", seed=0))
     np.testing.assert_array_equal(np.unique(labels), np.arange(labels.max() + 1))
     assert 10 <= labels.max() + 1 <= 60  # lime's settings give tens of regions on a 160-pixel image
+
+
+def test_cached_segments_are_per_content_and_settings_and_cannot_be_changed_through_a_result():
+    image = np.random.default_rng(4).integers(0, 256, (24, 24, 3)).astype(np.uint8)
+    first = lime_segments(image, 12, "slic")
+    first[:] = -1  # a caller scribbling on its result
+    again = lime_segments(image.copy(), 12, "slic")
+    assert again.min() == 0
+    clear_segment_cache()
+    np.testing.assert_array_equal(again, lime_segments(image, 12, "slic"))
+    other = image.copy()
+    other[:12] = 255 - other[:12]
+    assert not np.array_equal(lime_segments(other, 12, "slic"), again)
+    assert lime_segments(image, 6, "slic").max() < again.max()  # the number of segments is part of the key
 
 
 def test_vectorised_lime_sampler_gives_exactly_limes_own_maps(keras, tmp_path, monkeypatch):
@@ -194,3 +217,21 @@ def test_vectorised_lime_sampler_gives_exactly_limes_own_maps(keras, tmp_path, m
     monkeypatch.setattr(perturbation, "_lime_explainer", lambda seed: LimeImageExplainer(random_state=seed))
     np.testing.assert_allclose(ours, lime(loaded, pixels, np.array([1, 0]), **params), rtol=1e-5)
     assert np.abs(ours).max() > 0
+
+
+def test_fast_blur_masker_masks_exactly_like_shaps_own():
+    import shap
+
+    from core.explain.perturbation import _blur_masker
+
+    rng = np.random.default_rng(3)
+    shape = (12, 10, 3)
+    ours, theirs = _blur_masker(4, shape), shap.maskers.Image("blur(4,4)", shape)
+    np.testing.assert_array_equal(ours.clustering, theirs.clustering)
+    np.testing.assert_array_equal(_blur_masker(4, shape).clustering, theirs.clustering)  # from the cache
+    for image in rng.uniform(0, 255, (2, *shape)).astype(np.float32):
+        theirs = shap.maskers.Image("blur(4,4)", shape)  # one per image: its blur cache can mix images up
+        for mask in (rng.random(image.size) < 0.5, np.ones(image.size, bool), np.zeros(image.size, bool)):
+            (masked,), (expected,) = ours(mask, image), theirs(mask, image)
+            assert masked.dtype == expected.dtype and masked.shape == expected.shape == (1, *shape)
+            np.testing.assert_array_equal(masked, expected)

@@ -8,9 +8,15 @@ when two threads use it (see shared/NOTES.md).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
+from numba import njit
 
 # lime draws a tqdm bar on stderr for every image and has no switch for it; the dashboard shows its own.
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -44,14 +50,49 @@ def shap_partition(
     for i, (image, target) in enumerate(zip(pixels, targets, strict=True)):
         # A fresh masker and explainer per image. shap's blur masker caches the blurred image under
         # id(x.ravel()), a temporary whose id is reused: with two images in one masker, one image was
-        # sometimes masked with the other's blur (maps off by 14 %). Alone, a cache hit is always right.
-        masker = shap.maskers.Image(f"blur({blur},{blur})", pixels.shape[1:])
+        # sometimes masked with the other's blur (maps off by 14 %). Alone, a cache hit is always right;
+        # `_blur_masker` keys its cache on the image itself.
+        masker = _blur_masker(blur, pixels.shape[1:])
         explainer = shap.Explainer(scores, masker, algorithm="partition")
         explanation = explainer(
             image[None], max_evals=max_evals, batch_size=_SHAP_ROUND, outputs=[int(target)], silent=True
         )
         maps[i] = explanation.values[0, ..., 0].sum(axis=-1)  # (1, H, W, C, 1) -> (H, W)
     return maps
+
+
+def _blur_masker(blur: int, shape: tuple[int, ...]):
+    """shap's blur image masker, faster with the same images: it masks with one array selection instead of
+    a copy and two boolean-index passes per masked image, and takes its partition tree (which depends only
+    on the image shape and took shap 0.2 s per masker at 160×160, a fifth of the model passes) from a cache."""
+    return _blur_masker_class()(f"blur({blur},{blur})", shape)
+
+
+_PARTITION_TREES: dict[tuple[int, ...], np.ndarray] = {}  # image shape -> shap's axis-aligned partition tree
+
+
+@functools.cache
+def _blur_masker_class():
+    import cv2
+    import shap
+
+    class BlurMasker(shap.maskers.Image):
+        def build_partition_tree(self):
+            shape = tuple(int(n) for n in self.input_shape)
+            if shape not in _PARTITION_TREES:
+                super().build_partition_tree()
+                _PARTITION_TREES[shape] = self.clustering.copy()
+            self.clustering = _PARTITION_TREES[shape].copy()  # its own copy: nothing shared can be changed
+
+        def __call__(self, mask, x):
+            if mask is None or not isinstance(x, np.ndarray):
+                return super().__call__(mask, x)
+            if getattr(self, "_blurred_image", None) is not x:  # the image itself, held: its id cannot be reused
+                self._blurred = cv2.blur(x.reshape(self.input_shape), self.blur_kernel).ravel()
+                self._blurred_image = x
+            return (np.where(mask, x.ravel(), self._blurred).reshape(1, *x.shape),)
+
+    return BlurMasker
 
 
 def grey_references(shape: tuple[int, ...], background: int) -> np.ndarray:
@@ -96,19 +137,47 @@ def lime_segments(
     """Superpixel labels 0..k−1 (H, W) int32 of one uint8 image (H, W, C) or (H, W). "quickshift" with
     lime's own settings (kernel 4, max_dist 200, ratio 0.2; Vedaldi & Soatto 2008) as in the seed, seeded
     so it repeats; or "slic" with about `segments` regions (Achanta et al. 2012) when the count matters."""
-    from skimage.segmentation import quickshift, slic
-
     image = np.asarray(pixels_uint8, np.uint8)
     if image.ndim == 2:
         image = image[..., None]
     if image.shape[-1] == 1:
         # lime turns grayscale images into RGB before segmenting; do the same so both see one result.
         image = np.repeat(image, 3, axis=-1)
+    if segmentation not in ("quickshift", "slic"):
+        raise ValueError("segmentation must be 'quickshift' or 'slic'")
+    # Quickshift costs about a sixth of LIME's 300 model passes here. The same image comes back often (the
+    # other model of a comparison has the same input size, another target or sample count, the report), so
+    # the labels of the last few images are kept, by content.
+    key = (hashlib.blake2b(image.tobytes(), digest_size=16).digest(), image.shape, segments, segmentation, seed)
+    with _SEGMENTS_LOCK:
+        if key in _SEGMENTS:
+            _SEGMENTS.move_to_end(key)
+            return _SEGMENTS[key].copy()
+    labels = _segment(image, segments, segmentation, seed)
+    with _SEGMENTS_LOCK:
+        _SEGMENTS[key] = labels.copy()
+        while len(_SEGMENTS) > _SEGMENTS_KEPT:
+            _SEGMENTS.popitem(last=False)
+    return labels
+
+
+_SEGMENTS: OrderedDict[tuple, np.ndarray] = OrderedDict()  # the last few images' superpixels, newest last
+_SEGMENTS_KEPT = 32  # 100 kB each at 160×160
+_SEGMENTS_LOCK = threading.Lock()
+
+
+def clear_segment_cache() -> None:
+    """Forgets every image's superpixels (the benchmark measures LIME as on a new image)."""
+    with _SEGMENTS_LOCK:
+        _SEGMENTS.clear()
+
+
+def _segment(image: np.ndarray, segments: int, segmentation: str, seed: int) -> np.ndarray:
+    from skimage.segmentation import quickshift, slic
+
     if segmentation == "quickshift":
         labels = quickshift(image, kernel_size=4, max_dist=200, ratio=0.2, rng=seed)
         return np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int32)
-    if segmentation != "slic":
-        raise ValueError("segmentation must be 'quickshift' or 'slic'")
     for compactness in (20.0, 100.0, 1000.0):
         # On noisy or heavily textured images SLIC's connectivity step can merge almost everything
         # (one region for 16x16 noise at compactness 20); more compact, grid-like regions then.
@@ -135,52 +204,85 @@ def lime(
     channels = pixels.shape[-1]
 
     def scores(images: np.ndarray) -> np.ndarray:
-        # lime hands back uint8 RGB copies; grayscale ones were replicated to three equal channels.
+        # The sampler hands back float32 RGB copies; grayscale ones were replicated to three equal channels.
         return model.scores(np.asarray(images, np.float32)[..., :channels], batch_size)
 
     images = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)  # quickshift/SLIC and lime expect uint8
+    images = images[..., 0] if channels == 1 else images  # lime makes RGB of grayscale, as lime_segments does
     maps = np.zeros(pixels.shape[:3], np.float32)
-    for i, (image, target) in enumerate(zip(images, targets, strict=False)):
-        target = int(target)
-        # A fresh explainer per image: its random state advances with each image, and must not be shared.
-        explainer = _lime_explainer(seed)
-        explanation = explainer.explain_instance(
-            image[..., 0] if channels == 1 else image,
-            scores,
-            labels=(target,),
-            top_labels=None,
-            hide_color=None,  # a hidden superpixel takes its own mean colour (lime's default), not black
-            num_samples=num_samples,
-            batch_size=batch_size,
-            random_seed=seed,
-            segmentation_fn=lambda rgb: lime_segments(rgb, segments, segmentation, seed),
-        )
-        weights = np.zeros(explanation.segments.max() + 1, np.float32)
-        for feature, weight in explanation.local_exp[target]:
-            weights[feature] = weight
-        maps[i] = weights[explanation.segments]
+    # The next image is segmented in a background thread while this one's model passes run (quickshift and
+    # TensorFlow both release the GIL): with several images, most of the segmentation time is hidden.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lime-segments") as segmenter:
+
+        def segment(index: int) -> Future:
+            return segmenter.submit(lime_segments, images[index], segments, segmentation, seed)
+
+        upcoming = segment(0) if len(images) else None
+        for i, (image, target) in enumerate(zip(images, targets, strict=False)):
+            target, current = int(target), upcoming
+            if i + 1 < len(images):
+                upcoming = segment(i + 1)
+            # A fresh explainer per image: its random state advances with each image, and must not be shared.
+            explainer = _lime_explainer(seed)
+            explanation = explainer.explain_instance(
+                image,
+                scores,
+                labels=(target,),
+                top_labels=None,
+                hide_color=None,  # a hidden superpixel takes its own mean colour (lime's default), not black
+                num_samples=num_samples,
+                batch_size=batch_size,
+                random_seed=seed,
+                segmentation_fn=lambda rgb, labels=current: labels.result(),
+            )
+            weights = np.zeros(explanation.segments.max() + 1, np.float32)
+            for feature, weight in explanation.local_exp[target]:
+                weights[feature] = weight
+            maps[i] = weights[explanation.segments]
     return maps
 
 
 def _lime_explainer(seed: int):
-    """lime's LimeImageExplainer with its sampler vectorised: the same random draws and images, built with one
-    array operation per batch instead of a Python loop per sample and superpixel (lime's own loop costs
-    about a third of a model pass per sample on these models)."""
+    """lime's LimeImageExplainer with a compiled sampler: the same random draws and images, built in one
+    pass per batch straight into float32, the model's input type (lime's own loop per sample and superpixel
+    cost about a third of a model pass per sample on these models; array operations a twentieth)."""
     from lime.lime_image import LimeImageExplainer
 
-    class VectorisedSampler(LimeImageExplainer):
+    class CompiledSampler(LimeImageExplainer):
         def data_labels(self, image, fudged_image, segments, classifier_fn, num_samples, batch_size=10):
             n_features = np.unique(segments).shape[0]
             data = self.random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
             data[0, :] = 1
             switched_on = data.astype(bool)
-            labels = []
+            # lime's copies are uint8 0..255: the same values as these float32 ones.
+            kept, hidden = np.atleast_3d(image).astype(np.float32), np.atleast_3d(fudged_image).astype(np.float32)
+            labels, superpixels = [], np.ascontiguousarray(segments, np.int64)
             for start in range(0, num_samples, batch_size):
-                keep = switched_on[start : start + batch_size][:, segments]  # (batch, H, W): superpixel kept
-                batch = np.empty((len(keep), *image.shape), image.dtype)
-                batch[:] = fudged_image
-                np.copyto(batch, image, where=keep[..., None] if image.ndim == 3 else keep)
-                labels.extend(classifier_fn(batch))
+                images = _compose(switched_on[start : start + batch_size], superpixels, kept, hidden)
+                labels.extend(classifier_fn(images if image.ndim == 3 else images[..., 0]))
             return data, np.array(labels)
 
-    return VectorisedSampler(random_state=seed)
+    return CompiledSampler(random_state=seed)
+
+
+@njit(cache=True)
+def _compose(switched_on, segments, kept, hidden):
+    """(samples, H, W, C) float32: `kept` where sample s keeps the superpixel segments[y, x], else `hidden`."""
+    height, width, channels = kept.shape
+    images = np.empty((switched_on.shape[0], height, width, channels), np.float32)
+    for sample in range(switched_on.shape[0]):
+        for y in range(height):
+            for x in range(width):
+                source = kept if switched_on[sample, segments[y, x]] else hidden
+                for c in range(channels):
+                    images[sample, y, x, c] = source[y, x, c]
+    return images
+
+
+# Compile the sampler (about a second the first time, then loaded from numba's cache in __pycache__) in the
+# background at import, rather than in front of the first LIME map.
+threading.Thread(
+    target=lambda: _compose(np.ones((1, 1), bool), np.zeros((1, 1), np.int64), *np.zeros((2, 1, 1, 1), np.float32)),
+    name="LIME sampler warm-up",
+    daemon=True,
+).start()
