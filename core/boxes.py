@@ -53,6 +53,8 @@ def fit_box(saliency: np.ndarray, tol: float = 0.9, smoothing: int = 3) -> BoxFi
     if not 0 < tol <= 1:
         raise ValueError("tol must be in (0, 1]")
     values = np.ascontiguousarray(saliency, np.float64)
+    if values.ndim != 2 or values.size == 0:
+        raise ValueError(f"fit_box needs a non-empty (H, W) map, got shape {values.shape}")
     if not values.flags.writeable:  # numba compiles read-only arrays separately: copy instead
         values = values.copy()
     mass, integral = _mass_and_integral(values)

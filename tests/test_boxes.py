@@ -158,3 +158,9 @@ def test_foreground_colour_model_finds_the_salient_objects_colour_elsewhere():
     # Red is mostly foreground (the unsalient red patch also sits in the background sample), green is not.
     assert split.probability[10, 10] > 0.8 and split.probability[30, 30] > 0.8
     assert split.probability[2, 38] < 0.01
+
+
+@pytest.mark.parametrize("shape", [(4, 4, 3), (16,), (0, 5)])
+def test_a_map_that_is_not_two_dimensional_is_a_clear_value_error(shape):
+    with pytest.raises(ValueError, match="non-empty \\(H, W\\) map"):
+        fit_box(np.ones(shape, np.float32))
