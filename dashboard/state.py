@@ -53,30 +53,36 @@ def _shared_model(name: str) -> LoadedModel:
 
 class _Uploads:
     """This session's uploaded model files, in one temporary folder that goes with the session: when the
-    session's state is dropped (or the server stops) the folder is deleted and the models are unloaded."""
+    session disconnects (its session-scoped cache is released) the folder is deleted and the models unloaded.
+    A finalizer does the same if the object is dropped some other way, or when the server stops."""
 
     def __init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="explain-uploads-"))
         self.specs: dict[str, ModelSpec] = {}
-        weakref.finalize(self, _discard_uploads, self.folder, self.specs)
+        self._finalizer = weakref.finalize(self, _discard_uploads, self.folder, self.specs)
+
+    def discard(self) -> None:
+        self._finalizer()  # runs once, whoever calls it first
 
 
 def _discard_uploads(folder: Path, specs: dict[str, ModelSpec]) -> None:
     for spec in list(specs.values()):
         unload(spec)
+    specs.clear()
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@st.cache_resource(scope="session", on_release=_Uploads.discard, show_spinner=False)
 def _uploads() -> _Uploads:
-    if "_uploads" not in st.session_state:
-        st.session_state["_uploads"] = _Uploads()
-    return st.session_state["_uploads"]
+    """The session's uploads, made on its first upload; released with the session."""
+    return _Uploads()
 
 
 def own_models() -> dict[str, ModelSpec]:
     """The models uploaded in this session, by their (unique) names."""
-    uploads = st.session_state.get("_uploads")
-    return dict(uploads.specs) if uploads is not None else {}
+    if not st.session_state.get("_has_uploads"):
+        return {}  # no folder is made for sessions that never upload a model
+    return dict(_uploads().specs)
 
 
 MODEL_UPLOAD_TYPES = ("keras", "h5", "hdf5", "tflite", "zip")
@@ -108,6 +114,7 @@ def add_model(
     """Saves an uploaded model (and its card or labels file) in this session's temporary folder, reads its
     spec and returns the name it is offered under; ModelError with one sentence when it cannot be used."""
     uploads = _uploads()
+    st.session_state["_has_uploads"] = True
     options = repr((labels, card and hashlib.sha256(card[1]).hexdigest(), preprocessing, color_mode, output, trusted))
     digest = hashlib.sha256(data + options.encode()).hexdigest()[:8]
     name = clean_name(file_name)

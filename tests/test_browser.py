@@ -258,3 +258,30 @@ def test_deployment_check_and_adding_a_model_in_the_sidebar(page, server, tmp_pa
     )
     _wait_until_idle(page)
     _screenshot_whole_page(page, SCREENSHOTS / "own-model.png")
+
+
+def test_an_uploaded_model_is_deleted_when_its_session_ends(page, server):
+    import glob
+    import tempfile
+
+    def folders() -> set[str]:
+        return set(glob.glob(os.path.join(tempfile.gettempdir(), "explain-uploads-*")))
+
+    before = folders()
+    visitor = page.context.browser.new_page()  # a session of its own
+    visitor.goto(server)
+    visitor.get_by_text("demo-efficientnet", exact=True).first.wait_for()
+    sidebar = visitor.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Add your model").click()
+    model = str(ROOT / "models" / "demo-efficientnet.keras")
+    sidebar.locator(".st-key-own_model_file").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(model)
+    sidebar.get_by_role("button", name="Add model").click()
+    visitor.get_by_test_id("stMain").get_by_text(re.compile(r"^demo-efficientnet \(")).first.wait_for()
+    (created,) = folders() - before
+    assert any(Path(created).rglob("model.keras"))
+    visitor.close()  # the tab goes: its session disconnects
+    visitor.context.close()
+    deadline = time.time() + 30
+    while os.path.exists(created) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not os.path.exists(created)
