@@ -288,3 +288,12 @@ def test_deployment_check_converts_to_float16_and_the_file_loads_back_with_its_c
     app.switch_page("views/classification.py").run()
     verdicts = [m.value for m in app.markdown if m.value.startswith("**")]
     assert verdicts[0].startswith("**other dog**") and verdicts[2].startswith("**dachshund**")
+
+
+def test_method_grid_of_a_model_without_gradients_offers_shap_and_lime_only(tmp_path):
+    app = _add_model(_app(), "edge.tflite", _small_model_file(tmp_path, "edge.keras", tflite=True))
+    app.switch_page("views/grid.py").run()
+    assert not app.exception, app.exception
+    assert any("gives no gradients" in i.value for i in app.info)
+    assert not app.error  # no refusal per gradient method
+    assert {b.key for b in app.button if b.key} >= {"run_shap", "run_lime"}

@@ -37,7 +37,12 @@ shared = (
 st.caption("Every method with its default parameters; change them on the method's own page.")
 
 selected = images[min(row or 0, len(images) - 1)]
-methods = [name for name, method in METHODS.items() if slow or method.needs_gradients]
+gradients = state.get_model(model).gradients
+if not gradients:
+    st.info(f"{model} gives no gradients (a TensorFlow Lite or SavedModel file): only SHAP and LIME can explain it.")
+    slow = True
+methods = [name for name, m in METHODS.items() if (slow or m.needs_gradients) and (gradients or not m.needs_gradients)]
+
 results, pending = {}, []
 for method in methods:
     if METHODS[method].needs_gradients:  # cheap: run at once
