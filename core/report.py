@@ -29,6 +29,7 @@ from core.render import colour_limit, display_size, explanation_picture
 REPORT_SIDE = 360  # pixels of the longest side of each picture in the report: sharp in print, small files
 CARD_FIELDS = (
     ("architecture", "Architecture"),
+    ("format", "File format"),
     ("parameters", "Parameters"),
     ("input_size", "Input size"),
     ("preprocessing", "Preprocessing"),
@@ -298,6 +299,8 @@ def _models_section(c: Comparison) -> str:
             facts.insert(0, ("Input size", list(spec.input_size)))
         labels = ", ".join(spec.labels[:10]) + (f" … ({len(spec.labels)} classes)" if len(spec.labels) > 10 else "")
         facts.append(("Classes", labels))
+        if card.get("guessed"):  # a user's model: what the file did not say and the app assumed
+            facts.append(("Assumed, not given", ", ".join(card["guessed"])))
         rows = "".join(f"<tr><th>{_text(label)}</th><td>{_text(_fact(value))}</td></tr>" for label, value in facts)
         cards.append(f"<div class='card'><h3>{_text(spec.name)}</h3><table>{rows}</table></div>")
     return f"<section class='models'><h2>Model cards</h2><div class='cards'>{''.join(cards)}</div></section>"
