@@ -230,6 +230,10 @@ def test_an_uploaded_keras_model_is_picked_and_classifies_with_its_labels(tmp_pa
     app.switch_page("views/saliency.py").run()
     assert not app.exception, app.exception
     assert sum(t.startswith(name) for t in _image_captions(app)) == 2  # gradients work on the upload
+    # Its 32×32 maps beside the 160×160 ones of demo-efficientnet: compared on one grid, one colour scale.
+    app.switch_page("views/compare.py").run()
+    assert not app.exception, app.exception
+    assert [m.label for m in app.metric].count("Rank correlation") == 2
 
 
 def test_a_model_with_a_lambda_layer_is_refused_until_the_user_trusts_it(tmp_path):
