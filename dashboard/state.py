@@ -19,7 +19,7 @@ import streamlit as st
 from core.boxes import foreground_background
 from core.classify import Prediction, classify
 from core.errors import UserError
-from core.explain import METHODS, Explanation, explain_images
+from core.explain import METHODS, Explanation, explain_images, warm_up
 from core.images import DecodedImage, clean_name, decode_image
 from core.model_files import max_bytes
 from core.models import LoadedModel, ModelSpec, known_models, load_model, spec_from_file, unload
@@ -48,7 +48,9 @@ def get_model(name: str) -> LoadedModel:
 @st.cache_resource(show_spinner="Loading model…")
 def _shared_model(name: str) -> LoadedModel:
     """One loaded, warmed-up model per known name, shared by every session and never mutated."""
-    return load_model(name)
+    model = load_model(name)
+    warm_up(model)  # behind the loading spinner, not in the first explanation's time
+    return model
 
 
 class _Uploads:

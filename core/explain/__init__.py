@@ -202,3 +202,10 @@ def explain_images(
         fit = fit_box(raw, tol).scaled(image.shape[1], image.shape[0], width, height)
         results.append(Explanation(method, raw, int(target), model.spec.labels[int(target)], fit, seconds, check))
     return results
+
+
+def warm_up(model: LoadedModel) -> None:
+    """Compiles the model's input-gradient step (and the box fit) on one blank image, so the first map a user
+    asks for costs what every later one does (tracing takes about a second); nothing without gradients."""
+    if model.gradients:  # the whole path: resize, scores, the gradient step and the box fit
+        explain_images(model, [np.zeros((8, 8, 3), np.uint8)], "saliency", [0])
