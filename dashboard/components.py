@@ -118,7 +118,13 @@ def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
 
 def target_control(labels: list[str], key: str) -> str | None:
     """'Predicted class' (None) or a class label to explain."""
-    choice = st.selectbox("Explain the class", ["Predicted class", *labels], key=key)
+    choice = st.selectbox(
+        "Explain the class",
+        ["Predicted class", *labels],
+        key=key,
+        help="Predicted class: each model explains its own prediction. A class: every model explains that class "
+        "(a model without it explains its prediction).",
+    )
     return None if choice == "Predicted class" else choice
 
 

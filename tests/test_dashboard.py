@@ -144,6 +144,9 @@ def test_compare_page_shows_both_models_side_by_side_with_agreement_scores():
     assert all(-1 <= float(m.value) <= 1 for m in app.metric if m.label == "Rank correlation")
     table = app.dataframe[0].value
     assert list(table["image"])[-1] == "mean" and len(table) == 3
+    app.selectbox(key="compare_target").set_value("dachshund").run()  # both models explain the same class
+    overlays = [t for t in _image_captions(app) if t.startswith("explaining “")]
+    assert len(overlays) == 4 and all(t.startswith("explaining “dachshund”") for t in overlays)
     app.radio(key="compare_scale").set_value("Per model").run()
     overlays = [t for t in _image_captions(app) if t.startswith("explaining “")]
     assert overlays[0].rsplit(" ", 1)[1] != overlays[1].rsplit(" ", 1)[1]

@@ -10,7 +10,7 @@ from core.images import encode_png
 from core.render import display_size, explanation_picture
 from core.report import pair_limits
 from dashboard import components
-from dashboard.views.common import comparison, file_stem, images_and_models
+from dashboard.views.common import all_labels, comparison, file_stem, images_and_models
 
 st.title("Compare models")
 st.caption("Does one model look at the same thing as the other? The same images, method and parameters for both.")
@@ -24,6 +24,7 @@ controls = st.columns([3, 2])
 with controls[0]:
     method, params = components.explanation_controls(list(METHODS), key="compare")
 with controls[1]:
+    target = components.target_control(all_labels(models), key="compare_target")
     percent = st.slider(
         "Top region for agreement (% of pixels)",
         1,
@@ -42,7 +43,7 @@ colourmap, opacity, shared = components.colour_controls(
 )
 colourmap = colourmap or METHODS[method].colourmap
 ask_first_above = 0 if not METHODS[method].needs_gradients else 20
-results = components.explanations_or_error(images, models, method, params, None, ask_first_above)
+results = components.explanations_or_error(images, models, method, params, target, ask_first_above)
 if results is None:
     st.stop()
 
