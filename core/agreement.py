@@ -73,6 +73,7 @@ def top_iou(a: np.ndarray, b: np.ndarray, percent: float = 10.0) -> float:
 
 def agreement(map_a, map_b, box_a, box_b, label_a: str, label_b: str, percent: float = 10.0) -> Agreement:
     """Every score for one pair of explanations of one image."""
+    map_a, map_b = common_grid(np.asarray(map_a, np.float32), np.asarray(map_b, np.float32))  # resampled once
     return Agreement(
         rank_correlation=rank_correlation(map_a, map_b),
         top_iou=top_iou(map_a, map_b, percent),

@@ -11,3 +11,15 @@ class ImageError(UserError):
 
 class ModelError(UserError):
     """An uploaded or selected model cannot be used (unreadable, wrong input shape, wrong outputs)."""
+
+
+class UntrustedModelError(ModelError):
+    """A model that would run code stored in its file. `reason` says why; the message ends with how to allow it,
+    by default the command line's switch; other front ends name their own with `allowed_by`."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(self.allowed_by("--trusted"))
+
+    def allowed_by(self, switch: str) -> str:
+        return f"{self.reason}; load it only if you trust its author, by marking it trusted ({switch})."

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import ModelError
+from core.errors import ModelError, UntrustedModelError
 
 FORMATS = ("keras", "h5", "savedmodel", "tflite", "applications")
 # The only formats whose models this app can differentiate (gradient methods need this).
@@ -151,7 +151,7 @@ def _refusal(config, source: str) -> str | None:
 def _refuse_untrusted(config, source: str) -> None:
     reason = _refusal(config, source)
     if reason:
-        raise ModelError(f"{reason}; load it only if you trust its author, by marking it trusted (--trusted).")
+        raise UntrustedModelError(reason)
 
 
 def _keras_zip_config(path: Path) -> dict:
@@ -356,9 +356,8 @@ def open_model(path: Path, format: str, trusted: bool = False, architecture: str
     except Exception as error:  # each library raises many types for a bad file; the user needs one sentence
         message = " ".join(str(error).split())
         if "Lambda" in message and "safe_mode" in message:
-            raise ModelError(
-                f"{path.name} has a Lambda layer, which runs Python code stored in the file; load it only if "
-                "you trust its author, by marking it trusted (--trusted)."
+            raise UntrustedModelError(
+                f"{path.name} has a Lambda layer, which runs Python code stored in the file"
             ) from error
         raise ModelError(
             f"{path.name} could not be loaded as a {FORMAT_TITLES.get(format, format)} model ({message[:300]})."

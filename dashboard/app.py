@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from core import zoo  # noqa: E402
-from core.errors import UserError  # noqa: E402
+from core.errors import UntrustedModelError, UserError  # noqa: E402
 from core.images import ALLOWED_FORMATS, MAX_BYTES  # noqa: E402
 from core.models import registry_errors  # noqa: E402
 from core.preprocessing import names as preprocessing_names  # noqa: E402
@@ -168,9 +168,11 @@ def _add_model() -> None:
             output=chosen("own_model_output"),
             trusted=bool(session.get("own_model_trusted")),
         )
+    except UntrustedModelError as error:
+        session["own_model_error"] = error.allowed_by("tick “I trust this file”")
+        return
     except UserError as error:
-        # core names the command-line switch; here the switch is the form's checkbox.
-        session["own_model_error"] = str(error).replace("(--trusted)", "(tick “I trust this file”)")
+        session["own_model_error"] = str(error)
         return
     session["model_a"] = name
 
