@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.memory import guard
 from core.models import LoadedModel
 
 MAX_TOP_K = 5
@@ -26,7 +27,8 @@ def top_k(probabilities: np.ndarray, labels: tuple[str, ...], k: int) -> list[Pr
 
 def classify(model: LoadedModel, images: list[np.ndarray], k: int = MAX_TOP_K) -> list[list[Prediction]]:
     """Top-k predictions for each RGB uint8 image, from one batched model pass."""
-    probabilities = model.probabilities(model.spec.resize(images))
+    with guard(f"Classifying with {model.name}"):
+        probabilities = model.probabilities(model.spec.resize(images))
     return [top_k(row, model.spec.labels, k) for row in probabilities]
 
 

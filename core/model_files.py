@@ -24,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core import memory
 from core.errors import ModelError, UntrustedModelError
+from core.model_safety import check_zip, savedmodel_refusal, tflite_refusal
 
 FORMATS = ("keras", "h5", "savedmodel", "tflite", "applications")
 # The only formats whose models this app can differentiate (gradient methods need this).
@@ -107,16 +109,12 @@ def _zipped_savedmodel_root(path: Path) -> str | None:
 
 
 def _unzip_savedmodel(path: Path) -> tuple[tempfile.TemporaryDirectory, Path]:
-    """A zipped SavedModel extracted into a temporary folder (removed when the returned object is dropped)."""
+    """A zipped SavedModel extracted into a temporary folder (removed when the returned object is dropped),
+    after `check_zip` has refused paths outside the folder and zip bombs."""
+    check_zip(path, max_bytes())
+    folder = tempfile.TemporaryDirectory(prefix="savedmodel-")
     with zipfile.ZipFile(path) as archive:
-        unpacked = sum(item.file_size for item in archive.infolist())
-        if unpacked > max_bytes():
-            raise ModelError(
-                f"{path.name} unpacks to {_amount(unpacked)}, more than the {_amount(max_bytes())} this app loads; "
-                "raise MODEL_MAX_BYTES if you mean it."
-            )
-        folder = tempfile.TemporaryDirectory(prefix="savedmodel-")
-        archive.extractall(folder.name)  # zipfile drops absolute paths and '..' from member names
+        archive.extractall(folder.name)
     return folder, Path(folder.name) / (_zipped_savedmodel_root(path) or "")
 
 
@@ -287,15 +285,15 @@ def _load_h5(path: Path, trusted: bool):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _load_savedmodel(path: Path) -> SavedModelFunction:
+def _load_savedmodel(path: Path, trusted: bool) -> SavedModelFunction:
     import tensorflow as tf
 
-    unpacked = None
-    if path.is_file():  # a zipped folder, e.g. uploaded as one file
-        unpacked, folder = _unzip_savedmodel(path)
-        module = tf.saved_model.load(str(folder))
-    else:
-        module = tf.saved_model.load(str(path))
+    unpacked, folder = _unzip_savedmodel(path) if path.is_file() else (None, path)  # a file: the folder zipped
+    if not trusted:  # before any of its operations can run, loading included
+        reason = savedmodel_refusal(folder, path.name)
+        if reason:
+            raise UntrustedModelError(reason)
+    module = tf.saved_model.load(str(folder))
     signatures = dict(module.signatures)
     name = next((key for key in ("serving_default", "serve") if key in signatures), None)
     if name is None:
@@ -332,25 +330,17 @@ def _load_applications(architecture: str, weights: Path):
 
 def open_model(path: Path, format: str, trusted: bool = False, architecture: str | None = None):
     """The model object of a file: a Keras model (keras, h5, applications), a `SavedModelFunction` or a
-    `TFLiteFile`. Refuses files that are too large and, unless `trusted`, code that is not Keras's."""
+    `TFLiteFile`. Refuses files that are too large, models whose memory for one image is over the budget
+    (before anything runs on them) and, unless `trusted`, code that is not Keras's."""
     path = Path(path)
     if format != "applications":
         check_size(path)
     try:
-        if format == "keras":
-            if not trusted:
-                _refuse_untrusted(_keras_zip_config(path), path.name)
-            return _load_keras(path, trusted)
-        if format == "h5":
-            return _load_h5(path, trusted)
-        if format == "savedmodel":
-            return _load_savedmodel(path)
-        if format == "tflite":
-            tflite = TFLiteFile(path.read_bytes())
-            tflite.interpreter()  # fails here, not later, on a broken file
-            return tflite
-        if format == "applications":
-            return _load_applications(architecture or "", path)
+        model = _open(path, format, trusted, architecture)
+        memory.estimate(model).check(path.name)
+        if isinstance(model, TFLiteFile):
+            model.interpreter()  # fails here, not later, on a broken file
+        return model
     except ModelError:
         raise
     except Exception as error:  # each library raises many types for a bad file; the user needs one sentence
@@ -362,6 +352,27 @@ def open_model(path: Path, format: str, trusted: bool = False, architecture: str
         raise ModelError(
             f"{path.name} could not be loaded as a {FORMAT_TITLES.get(format, format)} model ({message[:300]})."
         ) from error
+
+
+def _open(path: Path, format: str, trusted: bool, architecture: str | None):
+    if format == "keras":
+        if zipfile.is_zipfile(path):  # else the config reader says it is no .keras archive
+            check_zip(path, max_bytes())
+        if not trusted:
+            _refuse_untrusted(_keras_zip_config(path), path.name)
+        return _load_keras(path, trusted)
+    if format == "h5":
+        return _load_h5(path, trusted)
+    if format == "savedmodel":
+        return _load_savedmodel(path, trusted)
+    if format == "tflite":
+        tflite = TFLiteFile(path.read_bytes())
+        reason = tflite_refusal(tflite.content, path.name)
+        if reason:  # this interpreter cannot run them, trusted or not
+            raise ModelError(reason + ".")
+        return tflite
+    if format == "applications":
+        return _load_applications(architecture or "", path)
     raise ModelError(f"Unknown model format '{format}'; use one of {', '.join(FORMATS)}.")
 
 

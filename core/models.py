@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from core import model_files, preprocessing
+from core import memory, model_files, preprocessing
 from core.errors import ModelError
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -271,7 +271,9 @@ def _probe_output_kind(model, facts: model_files.Facts, preset: str) -> str:
     pixels = rng.uniform(0, 255, (4, height, width, facts.channels)).astype(np.float32)
     pixels = np.concatenate([pixels, np.zeros_like(pixels[:1]), np.full_like(pixels[:1], 255.0)])
     probe = _raw_outputs(model, preset)
-    return model_files.guess_output_kind(np.concatenate([probe(pixels[i : i + 1]) for i in range(len(pixels))]))
+    with memory.guard("Reading the model's output kind"):
+        outputs = np.concatenate([probe(pixels[i : i + 1]) for i in range(len(pixels))])
+    return model_files.guess_output_kind(outputs)
 
 
 def _raw_outputs(model, preset: str):
@@ -362,9 +364,10 @@ class LoadedModel:
     """A spec with its model, loaded once, warmed up, and never mutated.
 
     `gradients` says whether the gradient methods can run on it: True for Keras formats (`model` is
-    the Keras model), False for SavedModel (`model` is its serving function) and TFLite files."""
+    the Keras model), False for SavedModel (`model` is its serving function) and TFLite files. `memory`
+    is its estimate, which sets how many images go through it at once (`batch`)."""
 
-    def __init__(self, spec: ModelSpec, model) -> None:
+    def __init__(self, spec: ModelSpec, model, estimate: memory.MemoryEstimate | None = None) -> None:
         import tensorflow as tf
 
         if spec.output not in OUTPUT_KINDS:
@@ -372,6 +375,7 @@ class LoadedModel:
         _check_preprocessing(spec.preprocessing, spec.color_mode)
         self.spec = spec
         self.model = model
+        self.memory = estimate or memory.estimate(model)
         self.gradients = isinstance(model, _keras_model_class())
         self.score_model = _score_model(model, spec.output) if self.gradients else None
         self.units = self._units()
@@ -389,7 +393,7 @@ class LoadedModel:
         # Compiled once per model with a fixed signature, so no rerun or batch size retraces it.
         self._scores = self._build_scores(tf)
         # Warm up (trace once), then time one small batch: the basis of every cost estimate shown to users.
-        probe = np.zeros((8, *self.pixel_signature.shape[1:]), np.float32)
+        probe = np.zeros((self.batch(8), *self.pixel_signature.shape[1:]), np.float32)
         self.scores(probe[:1])
         started = time.perf_counter()
         self.scores(probe)
@@ -413,6 +417,11 @@ class LoadedModel:
 
         height, width = self.spec.input_size
         return tf.TensorSpec((None, height, width, self.spec.channels), tf.float32)
+
+    def batch(self, requested: int, gradients: bool = False) -> int:
+        """Images per pass: `requested`, or fewer when this model's memory estimate says they would not fit the
+        budget (a gradient keeps every layer's output, so it fits fewer)."""
+        return max(1, min(int(requested), self.memory.batch_limit(gradients)))
 
     def require_gradients(self, what: str = "This method") -> None:
         """Raises ModelError (one sentence) when the model's format gives no gradients."""
@@ -456,6 +465,7 @@ class LoadedModel:
     def scores(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Class scores before the final activation, (N, classes) float32; a one-unit model gives (-S, S)."""
         pixels = np.asarray(pixels, np.float32)
+        batch_size = self.batch(batch_size)
         parts = [self._score_batch(pixels[i : i + batch_size]) for i in range(0, len(pixels), batch_size)]
         return np.concatenate(parts).astype(np.float32)
 
@@ -628,10 +638,16 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
                     )
                 raise ModelError(f"The weights of {spec.name} are missing at {spec.path}.")
             model = model_files.open_cached(spec.path, spec.format, spec.trusted, spec.architecture)
-            if isinstance(model, model_files.TFLiteFile):
-                _loaded[spec] = _TFLiteModel(spec, _TFLiteRunner(model))
-            else:
-                _loaded[spec] = LoadedModel(spec, model)
+            estimate = memory.estimate(model)
+            try:
+                with memory.guard(f"Loading {spec.name}"):
+                    if isinstance(model, model_files.TFLiteFile):
+                        _loaded[spec] = _TFLiteModel(spec, _TFLiteRunner(model), estimate)
+                    else:
+                        _loaded[spec] = LoadedModel(spec, model, estimate)
+            except Exception:
+                model_files.forget(spec.path)  # nothing stays half-loaded
+                raise
         return _loaded[spec]
 
 

@@ -112,7 +112,7 @@ def _add_model_form() -> None:
                 "Model file",
                 type=list(state.MODEL_UPLOAD_TYPES),
                 key="own_model_file",
-                max_upload_size=state.MAX_MODEL_UPLOAD_MB,
+                max_upload_size=state.max_model_upload_mb(),
                 help=".keras, .h5 (Keras 3 or 2), .tflite, or a SavedModel folder zipped. Kept in a temporary "
                 "folder for this session only.",
             )
@@ -133,11 +133,17 @@ def _add_model_form() -> None:
             st.text_input("…or scale and offset", key="own_model_custom", placeholder="scale=0.00392,offset=0")
             st.selectbox("Colour", [AUTO, "rgb", "grayscale"], key="own_model_color")
             st.selectbox("Output", [AUTO, "sigmoid", "softmax", "logits"], key="own_model_output")
+            trusting = state.trusting_uploads()
             st.checkbox(
                 "I trust this file",
                 key="own_model_trusted",
-                help="Lets a model with Lambda layers or code from outside Keras load. Such a file can run any "
-                "code on this server: tick only for files whose author you trust.",
+                disabled=not trusting,
+                help="Lets a model with Lambda layers, code from outside Keras, or TensorFlow operations beyond pure "
+                "computation load. Such a file can run any code on this server: tick only for files whose author "
+                "you trust."
+                if trusting
+                else "Whoever runs this server has switched off trusting uploaded files; only models that need no "
+                "trust can be added.",
             )
             st.form_submit_button("Add model", on_click=_add_model, type="primary")
         if st.session_state.get("own_model_error"):
@@ -169,7 +175,10 @@ def _add_model() -> None:
             trusted=bool(session.get("own_model_trusted")),
         )
     except UntrustedModelError as error:
-        session["own_model_error"] = error.allowed_by("tick “I trust this file”")
+        if state.trusting_uploads():
+            session["own_model_error"] = error.allowed_by("tick “I trust this file”")
+        else:
+            session["own_model_error"] = f"{error.reason}; this server does not load such files."
         return
     except UserError as error:
         session["own_model_error"] = str(error)

@@ -7,6 +7,7 @@ touch TensorFlow or array math themselves.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import weakref
@@ -88,7 +89,18 @@ def own_models() -> dict[str, ModelSpec]:
 
 
 MODEL_UPLOAD_TYPES = ("keras", "h5", "hdf5", "tflite", "zip")
-MAX_MODEL_UPLOAD_MB = max_bytes() // 2**20  # core's limit (MODEL_MAX_BYTES, 1 GB by default)
+# Set to 0 (or false, no, off) by whoever runs the server to refuse every uploaded file that would need trust.
+TRUST_UPLOADS_VARIABLE = "EXPLAIN_TRUST_UPLOADS"
+
+
+def trusting_uploads() -> bool:
+    """Whether a visitor may mark an uploaded model trusted (the server's operator can switch it off)."""
+    return os.environ.get(TRUST_UPLOADS_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def max_model_upload_mb() -> int:
+    """The model upload limit: the server's upload limit (`server.maxUploadSize`), at most core's model limit."""
+    return max(1, min(int(st.get_option("server.maxUploadSize")), max_bytes() // 2**20))
 
 
 def _is_model_card(data: bytes) -> bool:
@@ -115,6 +127,7 @@ def add_model(
 ) -> str:
     """Saves an uploaded model (and its card or labels file) in this session's temporary folder, reads its
     spec and returns the name it is offered under; ModelError with one sentence when it cannot be used."""
+    trusted = trusted and trusting_uploads()
     uploads = _uploads()
     st.session_state["_has_uploads"] = True
     options = repr((labels, card and hashlib.sha256(card[1]).hexdigest(), preprocessing, color_mode, output, trusted))
@@ -124,15 +137,17 @@ def add_model(
     stem, suffix = (stem or suffix), (suffix.lower() if stem else "")
     folder = uploads.folder / digest
     folder.mkdir(exist_ok=True)
-    path = folder / f"model.{'h5' if suffix == 'hdf5' else suffix or 'bin'}"
+    # Saved under the user's own file name (made safe), so that messages about the file name it.
+    file_stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem).strip("-") or "model"
+    path = folder / f"{file_stem}.{'h5' if suffix == 'hdf5' else suffix or 'bin'}"
     path.write_bytes(data)
     label_source = [label.strip() for label in labels.split(",") if label.strip()] or None
     if card is not None:
         card_name, card_bytes = card
         if _is_model_card(card_bytes):
-            (folder / "model.json").write_bytes(card_bytes)  # spec_from_file reads the card beside the model
+            path.with_suffix(".json").write_bytes(card_bytes)  # spec_from_file reads the card beside the model
         else:
-            labels_path = folder / f"labels{Path(clean_name(card_name)).suffix.lower() or '.txt'}"
+            labels_path = folder / f"{file_stem}-labels{Path(clean_name(card_name)).suffix.lower() or '.txt'}"
             labels_path.write_bytes(card_bytes)
             label_source = label_source or labels_path
     try:

@@ -278,7 +278,7 @@ def test_an_uploaded_model_is_deleted_when_its_session_ends(page, server):
     sidebar.get_by_role("button", name="Add model").click()
     visitor.get_by_test_id("stMain").get_by_text(re.compile(r"^demo-efficientnet \(")).first.wait_for()
     (created,) = folders() - before
-    assert any(Path(created).rglob("model.keras"))
+    assert any(Path(created).rglob("demo-efficientnet.keras"))
     visitor.close()  # the tab goes: its session disconnects
     visitor.context.close()
     deadline = time.time() + 30

@@ -18,6 +18,7 @@ from core.boxes import BoxFit, fit_box
 from core.explain.gradcam import gradcam, gradcam_plus_plus
 from core.explain.perturbation import lime, shap_gradient, shap_partition
 from core.explain.saliency import completeness_error, integrated_gradients, saliency, smoothgrad
+from core.memory import guard
 from core.models import LoadedModel
 
 
@@ -184,18 +185,19 @@ def explain_images(
     tol: float = 0.9,
 ) -> list[Explanation]:
     """Explains RGB uint8 images of any size for `targets` (default: each image's predicted class)."""
-    pixels = model.spec.resize(images)
-    if targets is None:
-        targets = model.scores(pixels).argmax(axis=1).tolist()
-    started = time.perf_counter()
-    maps = explain(model, pixels, np.asarray(targets), method, params)
-    seconds = (time.perf_counter() - started) / max(1, len(images))
     chosen = METHODS[method]
-    checks = (
-        [{}] * len(images)
-        if chosen.diagnostics is None
-        else chosen.diagnostics(model, pixels, np.asarray(targets), maps, method_params(chosen, params))
-    )
+    with guard(f"Explaining with {model.name} ({chosen.title})"):
+        pixels = model.spec.resize(images)
+        if targets is None:
+            targets = model.scores(pixels).argmax(axis=1).tolist()
+        started = time.perf_counter()
+        maps = explain(model, pixels, np.asarray(targets), method, params)
+        seconds = (time.perf_counter() - started) / max(1, len(images))
+        checks = (
+            [{}] * len(images)
+            if chosen.diagnostics is None
+            else chosen.diagnostics(model, pixels, np.asarray(targets), maps, method_params(chosen, params))
+        )
     height, width = model.spec.input_size
     results = []
     for image, raw, target, check in zip(images, maps, targets, checks, strict=True):

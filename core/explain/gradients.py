@@ -38,7 +38,7 @@ def input_gradients(
         return step
 
     step = model.compiled("input_gradients", build)
-    return _batched(step, pixels, targets, batch_size)
+    return _batched(step, pixels, targets, model.batch(batch_size, gradients=True))
 
 
 def layer_gradients(
@@ -63,7 +63,7 @@ def layer_gradients(
         return step
 
     step = model.compiled(("layer_gradients", layer), build)
-    return _batched(step, pixels, targets, batch_size)
+    return _batched(step, pixels, targets, model.batch(batch_size, gradients=True))
 
 
 def _batched(step, pixels: np.ndarray, targets: np.ndarray, batch_size: int):

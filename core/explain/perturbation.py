@@ -24,9 +24,10 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 from core.explain.gradients import input_gradients
 from core.models import LoadedModel
 
-# How many masked images shap's Owen recursion expands per round. Fixed, not tied to `batch_size`:
-# the recursion picks different coalitions for other round sizes when max_evals binds, so tying
-# them would make the map depend on a memory setting. 50 is what shap's own image examples use.
+# How many masked images shap's Owen recursion expands per round. Not tied to `batch_size`: the
+# recursion picks different coalitions for other round sizes when max_evals binds, so tying them would
+# make the map depend on a memory setting. 50 is what shap's own image examples use; only a model whose
+# memory estimate allows fewer images per pass gets smaller rounds (`LoadedModel.batch`).
 _SHAP_ROUND = 50
 
 
@@ -55,7 +56,7 @@ def shap_partition(
         masker = _blur_masker(blur, pixels.shape[1:])
         explainer = shap.Explainer(scores, masker, algorithm="partition")
         explanation = explainer(
-            image[None], max_evals=max_evals, batch_size=_SHAP_ROUND, outputs=[int(target)], silent=True
+            image[None], max_evals=max_evals, batch_size=model.batch(_SHAP_ROUND), outputs=[int(target)], silent=True
         )
         maps[i] = explanation.values[0, ..., 0].sum(axis=-1)  # (1, H, W, C, 1) -> (H, W)
     return maps
@@ -202,6 +203,7 @@ def lime(
     """LIME (Ribeiro et al. 2016): weights of a linear model fitted to the scores of `num_samples` copies
     with random superpixels (`lime_segments`) replaced by their mean colour; each pixel gets its superpixel's weight."""
     channels = pixels.shape[-1]
+    batch_size = model.batch(batch_size)  # the copies of one batch are made at once: as many as the model takes
 
     def scores(images: np.ndarray) -> np.ndarray:
         # The sampler hands back float32 RGB copies; grayscale ones were replicated to three equal channels.
