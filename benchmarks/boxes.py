@@ -13,10 +13,11 @@ import time
 import numpy as np
 
 import core  # noqa: F401
+from core import dataset
 from core.boxes import fit_box, iou
+from core.catalog import BUNDLED
 from core.explain import explain
-from core.models import BUNDLED, load_model
-from models import dataset
+from core.scoring import load_model
 
 SOURCES = {
     "saliency": {},

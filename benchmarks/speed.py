@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import core  # noqa: F401
+from core import dataset
 from core.boxes import fit_box
+from core.catalog import BUNDLED
 from core.explain import METHODS, explain, method_params
 from core.explain.perturbation import clear_segment_cache
-from core.models import BUNDLED, load_model
-from models import dataset
+from core.scoring import load_model
 
 BUDGETS = {"smoothgrad": {"samples": 16}, "integrated-gradients": {"steps": 32}}
 PERTURBATION_BATCH = 50  # the batch SHAP and LIME hand to the model (core/explain/perturbation.py)

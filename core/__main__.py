@@ -22,11 +22,8 @@ def _read_image(path: str):
 
 def _model_options(args: argparse.Namespace) -> dict:
     """What --labels, --preprocess, --color, --output and --trusted say, for models given as files."""
-    labels = args.labels
-    if labels is not None and not Path(labels).is_file():
-        labels = [name.strip() for name in labels.split(",") if name.strip()]
     return {
-        "labels": labels,
+        "labels": args.labels,
         "preprocessing": args.preprocess,
         "color_mode": args.color,
         "output": args.output,
@@ -35,19 +32,13 @@ def _model_options(args: argparse.Namespace) -> dict:
 
 
 def _resolve_model(name_or_path: str, args: argparse.Namespace):
-    """A known model by name, else a model file, SavedModel folder or card at that path."""
-    from core.models import get_spec, known_models, spec_from_file
+    from core.catalog import resolve
 
-    if name_or_path in known_models():
-        return get_spec(name_or_path)
-    if Path(name_or_path).exists():
-        return spec_from_file(name_or_path, **_model_options(args))
-    known = ", ".join(known_models()) or "none"
-    raise UserError(f"There is no model called '{name_or_path}' and no file at that path; known models: {known}.")
+    return resolve(name_or_path, **_model_options(args))
 
 
 def command_models(args: argparse.Namespace) -> None:
-    from core.models import known_models, registry_errors, registry_path
+    from core.catalog import known_models, registry_errors, registry_path
 
     for spec in known_models().values():
         card = spec.card
@@ -57,7 +48,7 @@ def command_models(args: argparse.Namespace) -> None:
                     "name": spec.name,
                     "ready": spec.ready,
                     "format": spec.format,
-                    "gradients": spec.gradients,
+                    "gradients": spec.differentiable,
                     "path": str(spec.path),
                     "input_size": list(spec.input_size),
                     "color_mode": spec.color_mode,
@@ -73,7 +64,7 @@ def command_models(args: argparse.Namespace) -> None:
 
 
 def command_download(args: argparse.Namespace) -> None:
-    from core.models import get_spec
+    from core.catalog import get_spec
     from core.zoo import download
 
     spec = get_spec(args.model)
@@ -97,7 +88,7 @@ def command_quantize(args: argparse.Namespace) -> None:
 
 def command_classify(args: argparse.Namespace) -> None:
     from core.classify import as_json, classify
-    from core.models import load_model
+    from core.scoring import load_model
 
     specs = [_resolve_model(name, args) for name in args.model]  # unknown models fail before any image is read
     images = [_read_image(path) for path in args.images]
@@ -140,8 +131,8 @@ def command_explain(args: argparse.Namespace) -> None:
     from PIL import Image
 
     from core.explain import METHODS, explain_images, method_params
-    from core.models import load_model
     from core.render import colour_limit, explanation_picture
+    from core.scoring import load_model
 
     spec = _resolve_model(args.model, args)
     method = METHODS.get(args.method)
@@ -193,8 +184,8 @@ def command_explain(args: argparse.Namespace) -> None:
 
 def command_report(args: argparse.Namespace) -> None:
     from core.explain import METHODS
-    from core.models import load_model
     from core.report import compare, render_report
+    from core.scoring import load_model
 
     specs = [_resolve_model(name, args) for name in dict.fromkeys(args.model)]
     if len(specs) > 2:
@@ -297,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     from core.preprocessing import names
+    from core.spec import COLOR_MODES, OUTPUT_KINDS
 
     group = parser.add_argument_group(
         "for a model given as a file (else read from the card beside it, then guessed from the model)"
@@ -307,14 +299,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="PRESET",
         help=f"one of {', '.join(names())}, or scale=S,offset=O for x*S+O on 0-255 pixels (default raw)",
     )
-    group.add_argument("--color", choices=["rgb", "grayscale"], help="colour mode (default: from the model's input)")
-    group.add_argument(
-        "--output", choices=["sigmoid", "softmax", "logits"], help="what the model outputs (default: guessed)"
-    )
+    group.add_argument("--color", choices=COLOR_MODES, help="colour mode (default: from the model's input)")
+    group.add_argument("--output", choices=OUTPUT_KINDS, help="what the model outputs (default: guessed)")
     group.add_argument(
         "--trusted",
         action="store_true",
-        help="load Lambda layers and code from outside Keras: only for files whose author you trust",
+        help="load Lambda layers, code from outside Keras and SavedModel operations beyond pure computation "
+        "(see docs/model-safety.md): only for files whose author you trust",
     )
 
 

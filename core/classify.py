@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.memory import guard
-from core.models import LoadedModel
+from core.scoring import LoadedModel
 
 MAX_TOP_K = 5
 

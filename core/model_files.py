@@ -7,7 +7,8 @@ where the model shows it. Keras safe_mode stays on, and before loading, the mode
 is scanned for Lambda layers and objects from outside Keras, which are refused unless the caller
 marks the file as trusted. Every failure is a `ModelError` with one sentence.
 
-Used by `core.models`; the public entry points are `core.models.spec_from_file` and `load_model`.
+Used by `core.spec` and `core.scoring`; the public entry points are `core.spec.spec_from_file` and
+`core.scoring.load_model`.
 """
 
 from __future__ import annotations
@@ -189,7 +190,10 @@ def _h5_attributes(path: Path) -> tuple[dict, str]:
 
 @dataclass
 class SavedModelFunction:
-    """A SavedModel's serving signature as a callable from one image batch to one output tensor."""
+    """A SavedModel's serving signature as a callable from one image batch to one output tensor; it has no
+    gradients this app can use."""
+
+    differentiable = False
 
     module: object  # keeps the loaded SavedModel (and its variables) alive
     function: object
@@ -220,6 +224,59 @@ class TFLiteFile:
             interpreter = tf.lite.Interpreter(model_content=self.content)
         interpreter.allocate_tensors()
         return interpreter
+
+
+class TFLiteRunner:
+    """One interpreter of a .tflite file, resized to each batch size, used under a lock (not thread-safe).
+    NumPy in and out: it has no gradients."""
+
+    differentiable = False
+
+    def __init__(self, tflite: TFLiteFile) -> None:
+        self._interpreter = tflite.interpreter()
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._batch = int(self._input["shape"][0])
+        self._lock = threading.Lock()
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self._output["shape"])
+
+    def __call__(self, inputs: np.ndarray) -> np.ndarray:
+        inputs = np.asarray(inputs, np.float32)
+        with self._lock:
+            if len(inputs) != self._batch:
+                try:
+                    self._interpreter.resize_tensor_input(self._input["index"], [len(inputs), *inputs.shape[1:]])
+                    self._interpreter.allocate_tensors()
+                    self._batch = len(inputs)
+                except (RuntimeError, ValueError):  # a fixed batch size: one image at a time
+                    return np.concatenate([self(inputs[i : i + 1]) for i in range(len(inputs))])
+                self._input = self._interpreter.get_input_details()[0]
+                self._output = self._interpreter.get_output_details()[0]
+            self._interpreter.set_tensor(self._input["index"], _quantise(inputs, self._input))
+            self._interpreter.invoke()
+            return _dequantise(self._interpreter.get_tensor(self._output["index"]), self._output)
+
+
+def _quantise(values: np.ndarray, details: dict) -> np.ndarray:
+    dtype = details["dtype"]
+    if np.issubdtype(dtype, np.integer):
+        scale, zero = details["quantization"]
+        if scale:
+            values = values / scale + zero
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype)
+
+
+def _dequantise(values: np.ndarray, details: dict) -> np.ndarray:
+    scale, zero = details["quantization"]
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.integer) and scale:
+        return ((values.astype(np.float32) - zero) * scale).astype(np.float32)
+    return values.astype(np.float32)
 
 
 def _depthwise_without_groups():
@@ -421,6 +478,7 @@ class Facts:
     channels: int
     units: int  # outputs per image (1 for a single sigmoid unit)
     output: str | None  # 'sigmoid', 'softmax' or 'logits' where the model shows it, else None
+    format: str = "keras"
 
 
 def _image_input(shape, name: str) -> tuple[tuple[int, int], int]:
@@ -467,7 +525,7 @@ def keras_output_kind(model) -> str | None:
     return None
 
 
-def describe(model, name: str) -> Facts:
+def describe(model, name: str, format: str = "keras") -> Facts:
     """Input size, channels, outputs and (where visible) output kind; ModelError for non-image models."""
     if isinstance(model, TFLiteFile):
         interpreter = model.interpreter()
@@ -475,17 +533,40 @@ def describe(model, name: str) -> Facts:
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{name} has {len(inputs)} inputs and {len(outputs)} outputs; this app needs one of each.")
         size, channels = _image_input(inputs[0]["shape"], name)
-        return Facts(size, channels, _units(outputs[0]["shape"], name), None)
+        return Facts(size, channels, _units(outputs[0]["shape"], name), None, format)
     if isinstance(model, SavedModelFunction):
         size, channels = _image_input(model.input_shape, name)
-        return Facts(size, channels, _units(model.output_shape, name), None)
+        return Facts(size, channels, _units(model.output_shape, name), None, format)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelError(
             f"{name} has {len(model.inputs)} inputs and {len(model.outputs)} outputs; this app needs one of each."
         )
     size, channels = _image_input(model.inputs[0].shape, name)
     units = _units(model.outputs[0].shape, name)
-    return Facts(size, channels, units, keras_output_kind(model))
+    return Facts(size, channels, units, keras_output_kind(model), format)
+
+
+def differentiable(model) -> bool:
+    """Whether gradients can flow through an opened model: Keras models yes; a SavedModel's serving function
+    and a TensorFlow Lite interpreter no (their `differentiable` says so)."""
+    return getattr(model, "differentiable", True)
+
+
+def output_units(model) -> int:
+    """Outputs per image of an opened model (or its TFLite interpreter)."""
+    if isinstance(model, TFLiteFile):
+        model = TFLiteRunner(model)
+    shape = model.output_shape if hasattr(model, "output_shape") else model.outputs[0].shape
+    return int(shape[-1])
+
+
+def raw_outputs(model):
+    """A function from preprocessed (N, H, W, C) inputs to the model's own outputs as NumPy, for any opened model."""
+    if isinstance(model, TFLiteFile):
+        return TFLiteRunner(model)
+    if isinstance(model, TFLiteRunner):
+        return model
+    return lambda inputs: np.asarray(model(inputs))
 
 
 def guess_output_kind(outputs: np.ndarray) -> str:

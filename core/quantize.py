@@ -1,7 +1,7 @@
 """Deployment check: a Keras model converted to float16 TensorFlow Lite, compared with the original.
 
 `quantize(spec, out_path, images)` writes the .tflite file and a card beside it (same labels,
-preprocessing, colour mode and output kind, so it loads back through `core.models.spec_from_file`
+preprocessing, colour mode and output kind, so it loads back through `core.spec.spec_from_file`
 like any model), then runs both on the same images and reports, side by side: file size, latency
 per image (batch of one, median), top-1 agreement and the largest probability difference.
 `python -m core quantize --model NAME_OR_PATH --out FILE.tflite` prints the report as JSON.
@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from core.catalog import get_spec
 from core.errors import ModelError
 from core.model_files import card_path
-from core.models import LoadedModel, ModelSpec, get_spec, load_model, spec_from_file
+from core.scoring import LoadedModel, load_model
+from core.spec import ModelSpec, spec_from_file
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def _ms_per_image(model: LoadedModel, pixels: np.ndarray) -> float:
 
 def convert_float16(model: LoadedModel) -> bytes:
     """The model's float16 TFLite flatbuffer (weights in float16, computation in float32)."""
-    if not model.gradients:
+    if not model.differentiable:
         raise ModelError(
             f"{model.name} is not a Keras model; only Keras models (.keras, .h5, keras.applications) can be converted."
         )

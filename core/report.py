@@ -23,8 +23,9 @@ from core.agreement import EXPLANATIONS, Agreement, agreement, mean_agreement
 from core.classify import Prediction, classify
 from core.explain import METHODS, Explanation, explain_images, method_params
 from core.images import DecodedImage
-from core.models import LoadedModel, ModelSpec
 from core.render import colour_limit, display_size, explanation_picture
+from core.scoring import LoadedModel
+from core.spec import ModelSpec
 
 REPORT_SIDE = 360  # pixels of the longest side of each picture in the report: sharp in print, small files
 CARD_FIELDS = (

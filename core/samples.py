@@ -26,7 +26,7 @@ def sample_images() -> tuple[Sample, ...]:
     """Generated dogs (set 7, half of each class, with true boxes), then real photos from scikit-image."""
     from skimage import data
 
-    from models import dataset
+    from core import dataset
 
     samples = []
     for index in range(_GENERATED):

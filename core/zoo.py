@@ -22,7 +22,7 @@ from pathlib import Path
 
 from core.errors import ModelError
 from core.model_files import read_labels
-from core.models import MODELS_DIR, ModelSpec
+from core.spec import MODELS_DIR, ModelSpec
 
 IMAGENET_LABELS = MODELS_DIR / "imagenet_class_index.json"
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all; 0 when unknown)

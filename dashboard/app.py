@@ -16,10 +16,11 @@ if str(ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from core import zoo  # noqa: E402
+from core.catalog import registry_errors  # noqa: E402
 from core.errors import UntrustedModelError, UserError  # noqa: E402
 from core.images import ALLOWED_FORMATS, MAX_BYTES  # noqa: E402
-from core.models import registry_errors  # noqa: E402
 from core.preprocessing import names as preprocessing_names  # noqa: E402
+from core.spec import COLOR_MODES, OUTPUT_KINDS  # noqa: E402
 from dashboard import state  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -131,8 +132,8 @@ def _add_model_form() -> None:
                 help="What turns 0–255 pixels into the model's input: a preset or a keras.applications family.",
             )
             st.text_input("…or scale and offset", key="own_model_custom", placeholder="scale=0.00392,offset=0")
-            st.selectbox("Colour", [AUTO, "rgb", "grayscale"], key="own_model_color")
-            st.selectbox("Output", [AUTO, "sigmoid", "softmax", "logits"], key="own_model_output")
+            st.selectbox("Colour", [AUTO, *COLOR_MODES], key="own_model_color")
+            st.selectbox("Output", [AUTO, *OUTPUT_KINDS], key="own_model_output")
             trusting = state.trusting_uploads()
             st.checkbox(
                 "I trust this file",

@@ -6,25 +6,26 @@ touch TensorFlow or array math themselves.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from core.boxes import foreground_background
+from core.catalog import UPLOAD_SUFFIXES, known_models, save_upload
 from core.classify import Prediction, classify
 from core.errors import UserError
 from core.explain import METHODS, Explanation, explain_images, warm_up
-from core.images import DecodedImage, clean_name, decode_image
+from core.images import DecodedImage, decode_image
 from core.model_files import max_bytes
-from core.models import LoadedModel, ModelSpec, known_models, load_model, spec_from_file, unload
 from core.samples import Sample, sample_images
+from core.scoring import LoadedModel, load_model, unload
+from core.spec import ModelSpec
 
 NO_MODEL = "(none)"
 
@@ -88,7 +89,7 @@ def own_models() -> dict[str, ModelSpec]:
     return dict(_uploads().specs)
 
 
-MODEL_UPLOAD_TYPES = ("keras", "h5", "hdf5", "tflite", "zip")
+MODEL_UPLOAD_TYPES = UPLOAD_SUFFIXES
 # Set to 0 (or false, no, off) by whoever runs the server to refuse every uploaded file that would need trust.
 TRUST_UPLOADS_VARIABLE = "EXPLAIN_TRUST_UPLOADS"
 
@@ -103,67 +104,13 @@ def max_model_upload_mb() -> int:
     return max(1, min(int(st.get_option("server.maxUploadSize")), max_bytes() // 2**20))
 
 
-def _is_model_card(data: bytes) -> bool:
-    """A model card (a JSON object with a model 'file' or a 'labels' list), as opposed to a labels file."""
-    import json
-
-    try:
-        card = json.loads(data)
-    except ValueError:
-        return False
-    return isinstance(card, dict) and ("file" in card or isinstance(card.get("labels"), list))
-
-
-def add_model(
-    data: bytes,
-    file_name: str,
-    *,
-    card: tuple[str, bytes] | None = None,
-    labels: str = "",
-    preprocessing: str | None = None,
-    color_mode: str | None = None,
-    output: str | None = None,
-    trusted: bool = False,
-) -> str:
-    """Saves an uploaded model (and its card or labels file) in this session's temporary folder, reads its
-    spec and returns the name it is offered under; ModelError with one sentence when it cannot be used."""
-    trusted = trusted and trusting_uploads()
+def add_model(data: bytes, file_name: str, *, trusted: bool = False, **options) -> str:
+    """Saves an uploaded model (and its card or labels file: `card`, `labels` and the other options of
+    `core.catalog.save_upload`) in this session's temporary folder and returns the name it is offered under;
+    ModelError with one sentence when it cannot be used. Trust only counts where the server allows it."""
     uploads = _uploads()
     st.session_state["_has_uploads"] = True
-    options = repr((labels, card and hashlib.sha256(card[1]).hexdigest(), preprocessing, color_mode, output, trusted))
-    digest = hashlib.sha256(data + options.encode()).hexdigest()[:8]
-    name = clean_name(file_name)
-    stem, _, suffix = name.rpartition(".")
-    stem, suffix = (stem or suffix), (suffix.lower() if stem else "")
-    folder = uploads.folder / digest
-    folder.mkdir(exist_ok=True)
-    # Saved under the user's own file name (made safe), so that messages about the file name it.
-    file_stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem).strip("-") or "model"
-    path = folder / f"{file_stem}.{'h5' if suffix == 'hdf5' else suffix or 'bin'}"
-    path.write_bytes(data)
-    label_source = [label.strip() for label in labels.split(",") if label.strip()] or None
-    if card is not None:
-        card_name, card_bytes = card
-        if _is_model_card(card_bytes):
-            path.with_suffix(".json").write_bytes(card_bytes)  # spec_from_file reads the card beside the model
-        else:
-            labels_path = folder / f"{file_stem}-labels{Path(clean_name(card_name)).suffix.lower() or '.txt'}"
-            labels_path.write_bytes(card_bytes)
-            label_source = label_source or labels_path
-    try:
-        spec = spec_from_file(
-            path,
-            name=f"{stem} ({digest[:6]})",
-            labels=label_source,
-            preprocessing=preprocessing,
-            color_mode=color_mode,
-            output=output,
-            trusted=trusted,
-        )
-    except UserError:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    spec = replace(spec, card={**spec.card, "file": name, "uploaded": True})
+    spec = save_upload(uploads.folder, data, file_name, trusted=trusted and trusting_uploads(), **options)
     uploads.specs[spec.name] = spec
     return spec.name
 

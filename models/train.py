@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core import dataset
 from core.preprocessing import preprocess
-from models import dataset
 from models.architectures import ARCHITECTURES
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -142,7 +142,7 @@ def write_card(card: dict) -> None:
         "",
         f"A compact {card['architecture']} classifier of generated dachshund vs other-dog images, "
         "bundled so the dashboard works offline. Every image it was trained and validated on knows "
-        "the dog's true box and parts (`python -m models.dataset`).",
+        "the dog's true box and parts (`python -m core.dataset`).",
         "",
         "| | |",
         "|---|---|",

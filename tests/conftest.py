@@ -32,6 +32,7 @@ def linear_model(keras, weights: np.ndarray, bias: float, head: str = "activatio
 
 @pytest.fixture(scope="session")
 def bundled_models():
-    from core.models import BUNDLED, load_model
+    from core.catalog import BUNDLED
+    from core.scoring import load_model
 
     return {name: load_model(name) for name in BUNDLED}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from core import dataset
 from core.images import encode_png
-from models import dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"

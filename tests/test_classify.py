@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core import dataset
 from core.__main__ import main
 from core.classify import classify, top_k
 from core.images import encode_png
-from models import dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 

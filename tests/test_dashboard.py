@@ -4,8 +4,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from core import dataset
 from core.images import encode_png
-from models import dataset
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 TIMEOUT = 120  # the first run loads TensorFlow and both models

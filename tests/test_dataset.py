@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from models import dataset
+from core import dataset
 
 
 def test_same_seed_and_index_give_identical_images():

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
+from core import dataset
+from core.catalog import BUNDLED
 from core.explain import METHODS, explain, explain_images
-from core.models import BUNDLED, LoadedModel, ModelSpec, load_model
-from models import dataset
+from core.scoring import LoadedModel, load_model
+from core.spec import ModelSpec
 
 # Small budgets: the contract is about shapes and invariances, not about converged estimates.
 BUDGETS = {

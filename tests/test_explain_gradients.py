@@ -6,7 +6,8 @@ from conftest import linear_model
 from core.explain import METHODS, explain
 from core.explain.gradcam import class_activation_maps
 from core.explain.saliency import completeness_error, integrated_gradients, saliency, smoothgrad
-from core.models import LoadedModel, ModelSpec
+from core.scoring import LoadedModel
+from core.spec import ModelSpec
 
 
 def _loaded(model, tmp_path, size=(8, 8), color="rgb", labels=("no", "yes"), output="sigmoid", layer=None):

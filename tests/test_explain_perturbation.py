@@ -13,7 +13,8 @@ from core.explain.perturbation import (
     shap_gradient,
     shap_partition,
 )
-from core.models import LoadedModel, ModelSpec
+from core.scoring import LoadedModel
+from core.spec import ModelSpec
 
 
 def _loaded(model, tmp_path, size=(8, 8), color="rgb", output="sigmoid"):
@@ -181,7 +182,7 @@ def test_perturbation_methods_are_registered_with_their_costs():
 
 
 def test_quickshift_segments_repeat_with_a_seed_and_number_from_zero():
-    from models import dataset
+    from core import dataset
 
     image = dataset.generate(7, 1).pixels
     labels = lime_segments(image, segmentation="quickshift", seed=0)

@@ -17,7 +17,8 @@ from core.errors import ModelError
 from core.explain import METHODS, explain_images
 from core.images import encode_png
 from core.memory import BUDGET_VARIABLE, MemoryEstimate, OutOfMemoryError
-from core.models import LoadedModel, load_model, spec_from_file
+from core.scoring import LoadedModel, load_model
+from core.spec import spec_from_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,7 +133,7 @@ def test_a_model_just_under_the_budget_runs_one_image_at_a_time(big_file, monkey
         passes.append(len(pixels))
         return np.zeros((len(pixels), 2), np.float32)
 
-    monkeypatch.setattr(LoadedModel, "_score_batch", score_batch)
+    monkeypatch.setattr(model, "_score_batch", lambda pixels: score_batch(model, pixels))
     classify(model, images)
     assert passes == [2, 1]
 
@@ -165,7 +166,7 @@ def test_running_out_of_memory_inside_a_method_is_one_sentence_and_the_next_requ
 
 
 def test_running_out_of_memory_while_loading_leaves_nothing_half_loaded(big_file, monkeypatch):
-    from core import models
+    from core import scoring
 
     spec = spec_from_file(big_file, labels=["x", "y"], name="big-once")
 
@@ -175,7 +176,7 @@ def test_running_out_of_memory_while_loading_leaves_nothing_half_loaded(big_file
     monkeypatch.setattr(LoadedModel, "scores", exhausted)
     with pytest.raises(OutOfMemoryError, match=r"^Loading big-once ran out of memory"):
         load_model(spec)
-    assert spec not in models._loaded
+    assert spec not in scoring._loaded
     assert not [key for key in model_files._cache if key[0] == str(big_file.resolve())]
     monkeypatch.undo()
     assert load_model(spec).batch(4) == 4  # the next request loads it afresh

@@ -11,7 +11,8 @@ import pytest
 from core.classify import classify
 from core.errors import ModelError
 from core.explain import METHODS, explain
-from core.models import LoadedModel, load_model, spec_from_file
+from core.scoring import LoadedModel, load_model
+from core.spec import spec_from_file
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LABELS = ("cat", "dog", "fox")
@@ -70,9 +71,9 @@ def test_each_format_loads_back_with_the_same_predictions(saved, fmt):
     files, pixels, expected = saved
     spec = spec_from_file(files[fmt], labels=LABELS)
     assert spec.format == fmt and spec.input_size == (32, 32) and spec.color_mode == "rgb"
-    assert spec.output == "softmax" and spec.labels == LABELS and spec.gradients == (fmt in ("keras", "h5"))
+    assert spec.output == "softmax" and spec.labels == LABELS and spec.differentiable == (fmt in ("keras", "h5"))
     model = load_model(spec)
-    assert model.gradients == spec.gradients
+    assert model.differentiable == spec.differentiable
     np.testing.assert_allclose(model.probabilities(pixels), expected, atol=2e-5)
     np.testing.assert_allclose(model.probabilities(pixels, batch_size=2), expected, atol=2e-5)
 
@@ -83,7 +84,7 @@ def test_keras2_h5_with_depthwise_groups_and_a_nested_base_model_loads():
     spec = spec_from_file(FIXTURES / "keras2_nested.h5", labels=["a", "b", "c"])
     assert spec.format == "h5" and spec.output == "softmax" and spec.input_size == (32, 32)
     model = load_model(spec)
-    assert model.gradients
+    assert model.differentiable
     pixels = reference["pixels"].astype(np.float32)
     np.testing.assert_allclose(model.probabilities(pixels), reference["probabilities"], atol=1e-5)
 
@@ -98,7 +99,7 @@ def test_savedmodel_folder_written_by_tf215_loads_with_the_same_predictions():
         "keras2_savedmodel",
     )
     model = load_model(spec)
-    assert not model.gradients
+    assert not model.differentiable
     pixels = reference["pixels"].astype(np.float32)
     np.testing.assert_allclose(model.probabilities(pixels), reference["probabilities"], atol=1e-5)
 

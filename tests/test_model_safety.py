@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 from core.errors import ModelError, UntrustedModelError
 from core.images import encode_png
 from core.model_safety import ALLOWED_OP_GROUPS, ALLOWED_OPS, savedmodel_refusal
-from core.models import load_model, spec_from_file
+from core.scoring import load_model
+from core.spec import spec_from_file
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from core.__main__ import main
+from core.catalog import known_models, registry_errors
 from core.images import encode_png
-from core.models import known_models, load_model, registry_errors
+from core.scoring import load_model
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 from conftest import linear_model
 
+from core.catalog import BUNDLED, get_spec, known_models
 from core.errors import ModelError
-from core.models import BUNDLED, LoadedModel, ModelSpec, get_spec, known_models, load_model, probabilities_from_scores
+from core.scoring import LoadedModel, load_model, probabilities_from_scores
+from core.spec import ModelSpec
 
 
 def _spec(tmp_path, **overrides) -> ModelSpec:

@@ -5,11 +5,12 @@ import json
 import numpy as np
 import pytest
 
+from core import dataset
 from core.__main__ import main
 from core.errors import ModelError
-from core.models import load_model, spec_from_file
 from core.quantize import QuantizeReport, quantize
-from models import dataset
+from core.scoring import load_model
+from core.spec import spec_from_file
 
 
 def test_quantize_reports_both_models_side_by_side_and_the_file_loads_back(tmp_path):
@@ -22,7 +23,7 @@ def test_quantize_reports_both_models_side_by_side_and_the_file_loads_back(tmp_p
     assert report.original_ms_per_image > 0 and report.tflite_ms_per_image > 0
     spec = spec_from_file(out)  # labels, preprocessing and output from the card written beside it
     original = load_model("demo-resnet").spec
-    assert spec.format == "tflite" and not spec.gradients
+    assert spec.format == "tflite" and not spec.differentiable
     assert (spec.labels, spec.preprocessing, spec.output, spec.input_size) == (
         original.labels,
         original.preprocessing,

@@ -9,7 +9,8 @@ import warnings
 import numpy as np
 
 from core.explain.perturbation import grey_references, shap_gradient
-from core.models import LoadedModel, ModelSpec
+from core.scoring import LoadedModel
+from core.spec import ModelSpec
 
 
 def test_expected_gradients_match_shaps_gradient_explainer_on_a_nonlinear_model(keras, tmp_path):

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from core import zoo
+from core.catalog import known_models
 from core.errors import ModelError
-from core.models import known_models, load_model
+from core.scoring import load_model
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_the_pair_is_known_after_the_bundled_models_and_not_ready_without_weight
     for name, size in (("resnet50v2", (224, 224)), ("efficientnetb1", (240, 240))):
         spec = specs[name]
         assert not spec.ready and spec.path.parent == empty_cache and spec.format == "applications"
-        assert spec.input_size == size and spec.output == "softmax" and len(spec.labels) == 1000 and spec.gradients
+        assert spec.input_size == size and spec.output == "softmax" and len(spec.labels) == 1000 and spec.differentiable
     assert specs["resnet50v2"].preprocessing == "resnet_v2" and specs["efficientnetb1"].preprocessing == "efficientnet"
     with pytest.raises(ModelError, match="ImageNet weights of resnet50v2 are not downloaded yet"):
         load_model(specs["resnet50v2"])
@@ -84,7 +85,7 @@ def test_resnet50v2_loads_through_the_zoo_code_path_from_a_local_weights_file(ke
     original.save_weights(weights)
     spec = dataclasses.replace(known_models()["resnet50v2"], path=weights)
     model = load_model(spec)
-    assert model.gradients and model.units == 1000 and model.model.get_layer(spec.gradcam_layer) is not None
+    assert model.differentiable and model.units == 1000 and model.model.get_layer(spec.gradcam_layer) is not None
     pixels = np.random.default_rng(1).uniform(0, 255, (1, 224, 224, 3)).astype(np.float32)
     expected = original.predict(keras.applications.resnet_v2.preprocess_input(pixels.copy()), verbose=0)
     np.testing.assert_allclose(model.probabilities(pixels), expected, atol=1e-5)

@@ -19,7 +19,7 @@ from core.explain.gradcam import gradcam, gradcam_plus_plus
 from core.explain.perturbation import lime, shap_gradient, shap_partition
 from core.explain.saliency import completeness_error, integrated_gradients, saliency, smoothgrad
 from core.memory import guard
-from core.models import LoadedModel
+from core.scoring import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -209,5 +209,5 @@ def explain_images(
 def warm_up(model: LoadedModel) -> None:
     """Compiles the model's input-gradient step (and the box fit) on one blank image, so the first map a user
     asks for costs what every later one does (tracing takes about a second); nothing without gradients."""
-    if model.gradients:  # the whole path: resize, scores, the gradient step and the box fit
+    if model.differentiable:  # the whole path: resize, scores, the gradient step and the box fit
         explain_images(model, [np.zeros((8, 8, 3), np.uint8)], "saliency", [0])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.explain.gradients import default_layer, layer_gradients
-from core.models import LoadedModel
+from core.scoring import LoadedModel
 
 
 def _weights_gradcam(activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import ModelError
-from core.models import LoadedModel
+from core.scoring import LoadedModel
 
 
 def _target_scores(class_scores, targets):

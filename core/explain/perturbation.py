@@ -22,7 +22,7 @@ from numba import njit
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from core.explain.gradients import input_gradients
-from core.models import LoadedModel
+from core.scoring import LoadedModel
 
 # How many masked images shap's Owen recursion expands per round. Not tied to `batch_size`: the
 # recursion picks different coalitions for other round sizes when max_evals binds, so tying them would

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.explain.gradients import input_gradients
-from core.models import LoadedModel
+from core.scoring import LoadedModel
 
 
 def saliency(model: LoadedModel, pixels: np.ndarray, targets: np.ndarray, *, batch_size: int = 32) -> np.ndarray:

@@ -12,7 +12,7 @@ st.caption(
     "file size, time per image, and whether the predictions still agree."
 )
 
-choices = [name for name, spec in state.model_choices().items() if spec.ready and spec.gradients]
+choices = [name for name, spec in state.model_choices().items() if spec.ready and spec.differentiable]
 if not choices:
     st.info("No Keras model is ready; add one in the sidebar (TFLite and SavedModel files cannot be converted).")
     st.stop()

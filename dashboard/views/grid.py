@@ -37,7 +37,7 @@ shared = (
 st.caption("Every method with its default parameters; change them on the method's own page.")
 
 selected = images[min(row or 0, len(images) - 1)]
-gradients = state.get_model(model).gradients
+gradients = state.get_model(model).differentiable
 if not gradients:
     st.info(f"{model} gives no gradients (a TensorFlow Lite or SavedModel file): only SHAP and LIME can explain it.")
     slow = True

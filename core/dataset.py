@@ -7,7 +7,7 @@ Fur, pose, size, position (partly outside the frame), lighting,
 backgrounds and distractor objects are drawn from the same distributions for both classes, so
 they carry no signal. Every image is a pure function of (seed, index).
 
-    python -m models.dataset --out DIR --count N --seed S
+    python -m core.dataset --out DIR --count N --seed S
 """
 
 from __future__ import annotations
@@ -380,7 +380,7 @@ def write_dataset(out: Path, count: int, seed: int, size: int = IMAGE_SIZE) -> l
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m models.dataset", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m core.dataset", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder to write the images into")
     parser.add_argument("--count", type=int, default=100, help="number of images")
     parser.add_argument("--seed", type=int, default=0, help="the set's seed (training uses 1, validation 2)")
