@@ -184,12 +184,13 @@ def run_explanations(
         from core.explain import METHODS
 
         seconds = sum(state.estimated_seconds(name, method, params, 1) for name, *_ in pending)
-        passes = METHODS[method].evaluations(params)
+        # The model runs the user's parameters ask for (num_samples, steps…); the time counts backward passes.
+        runs = METHODS[method].evaluations(params)
         ask = seconds > ask_first_above
         with notice.container():
             if seconds > 2 or ask:
                 st.info(
-                    f"{len(pending)} explanation{'s' if len(pending) > 1 else ''} to compute: {passes} model "
+                    f"{len(pending)} explanation{'s' if len(pending) > 1 else ''} to compute: {runs} model "
                     f"passes each, about {_duration(seconds)} on this machine. Results are kept, so this is paid "
                     "once per image and setting."
                 )
