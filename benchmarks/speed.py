@@ -223,7 +223,9 @@ def main(argv: list[str] | None = None) -> None:
         for method_name in args.methods:
             method = METHODS[method_name]
             params = method_params(method, BUDGETS.get(method_name, {}))
-            passes = method.passes(params)
+            # Model evaluations, not the registry's cost in forward passes: "x passes" measures what one
+            # evaluation costs, the number behind FORWARD_PASSES_PER_GRADIENT_PASS.
+            passes = method.evaluations(params)
             chosen = slice(None) if passes == 1 else few
             rows.append(
                 _paired(

@@ -1,4 +1,5 @@
-"""Command line: `python -m core models`, `classify`, `explain`, `report`, `download` and `quantize` (see `--help`)."""
+"""Command line: `python -m core models`, `methods`, `classify`, `explain`, `report`, `download` and `quantize`
+(see `--help`)."""
 
 from __future__ import annotations
 
@@ -99,29 +100,21 @@ def command_classify(args: argparse.Namespace) -> None:
             print(json.dumps({"image": path, "model": spec.name, "predictions": as_json(predictions)}), flush=True)
 
 
-def _parse_value(text: str):
-    """--param values: int, float, true/false/none, else the string itself."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _parse_params(pairs: list[str]) -> dict:
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    """--param NAME=VALUE pairs as {name: text}; each method converts and checks its own (`Method.parse`)."""
     params = {}
     for pair in pairs:
         key, separator, value = pair.partition("=")
         if not separator or not key:
             raise UserError(f"--param {pair} should look like KEY=VALUE, e.g. --param num_samples=200.")
-        params[key.strip()] = _parse_value(value.strip())
+        params[key.strip()] = value
     return params
+
+
+def command_methods(args: argparse.Namespace) -> None:
+    from core.explain import METHODS
+
+    print(json.dumps([method.describe() for method in METHODS.values()], indent=2))
 
 
 def command_explain(args: argparse.Namespace) -> None:
@@ -130,19 +123,13 @@ def command_explain(args: argparse.Namespace) -> None:
     import numpy as np
     from PIL import Image
 
-    from core.explain import METHODS, explain_images, method_params
+    from core.explain import explain_images, method_named
     from core.render import colour_limit, explanation_picture
     from core.scoring import load_model
 
     spec = _resolve_model(args.model, args)
-    method = METHODS.get(args.method)
-    if method is None:
-        raise UserError(f"There is no method called '{args.method}'; choose one of {', '.join(METHODS)}.")
-    params = _parse_params(args.param)
-    try:
-        method_params(method, params)
-    except ValueError as error:
-        raise UserError(str(error)) from error
+    method = method_named(args.method)
+    params = method.parse(_parse_params(args.param))
     target = None
     if args.target is not None:
         if args.target not in spec.labels:
@@ -174,7 +161,7 @@ def command_explain(args: argparse.Namespace) -> None:
             "centroid": [round(v, 2) for v in result.box.centroid],
             "map_size": list(result.map.shape),
             "signed": method.signed,
-            "params": method_params(method, params),
+            "params": params,
             "seconds": round(seconds, 4),
             **{key: round(value, 6) for key, value in result.diagnostics.items()},
         }
@@ -183,17 +170,14 @@ def command_explain(args: argparse.Namespace) -> None:
 
 
 def command_report(args: argparse.Namespace) -> None:
-    from core.explain import METHODS
+    from core.explain import method_named
     from core.report import compare, render_report
     from core.scoring import load_model
 
     specs = [_resolve_model(name, args) for name in dict.fromkeys(args.model)]
     if len(specs) > 2:
         raise UserError("A report compares one or two models; give --model once or twice.")
-    methods = list(dict.fromkeys(args.method))
-    for name in methods:
-        if name not in METHODS:
-            raise UserError(f"There is no method called '{name}'; choose from {', '.join(METHODS)}.")
+    methods = [method_named(name).name for name in dict.fromkeys(args.method)]
     params = _params_per_method(methods, _parse_params(args.param))
     if not 0 < args.top_percent <= 100:
         raise UserError("--top-percent must be between 0 and 100.")
@@ -213,22 +197,59 @@ def command_report(args: argparse.Namespace) -> None:
     print(json.dumps({"report": str(args.out), "json": str(args.out.with_suffix(".json")), "images": len(images)}))
 
 
-def _params_per_method(methods: list[str], params: dict) -> dict:
-    """Each --param goes to every chosen method that has it; one no method has is an error."""
+def _params_per_method(methods: list[str], texts: dict[str, str]) -> dict:
+    """Each --param goes to every chosen method that has it, converted and checked by that method; one no
+    method has is an error."""
     from core.explain import METHODS
 
-    unused = [key for key in params if not any(key in METHODS[m].defaults for m in methods)]
+    unused = [key for key in texts if not any(key in METHODS[m].defaults for m in methods)]
     if unused:
         known = sorted({key for m in methods for key in METHODS[m].defaults})
         raise UserError(f"No chosen method has the parameter '{unused[0]}' (they have: {', '.join(known) or 'none'}).")
-    return {m: {k: v for k, v in params.items() if k in METHODS[m].defaults} for m in methods}
+    return {m: METHODS[m].parse({k: v for k, v in texts.items() if k in METHODS[m].defaults}) for m in methods}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose --help can end with every method and its parameters, read from the registry
+    only when help is asked for (importing the methods takes longer than most commands)."""
+
+    def __init__(self, *args, methods_help: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.methods_help = methods_help
+
+    def format_help(self) -> str:
+        return super().format_help() + (f"\n{methods_help()}" if self.methods_help else "")
+
+
+def methods_help() -> str:
+    """Every registered method with its family and cost, and each parameter with its default, help and
+    allowed values: the end of `explain --help` and `report --help`."""
+    import shutil
+    import textwrap
+
+    from core.explain import METHODS
+
+    width = min(100, shutil.get_terminal_size().columns - 2)
+    lines = ["methods (--method) and their parameters (--param KEY=VALUE); `methods` prints them as JSON:"]
+    for method in METHODS.values():
+        cost = method.passes(method.defaults)
+        lines.append(f"  {method.name}: {method.title}; {method.family}; {cost} forward passes per image")
+        for parameter in method.parameters:
+            default = "none" if parameter.default is None else parameter.default
+            text = f"{parameter.name}={default}: {parameter.help} Allowed: {parameter.allowed}."
+            lines.append(textwrap.fill(text, width, initial_indent=" " * 4, subsequent_indent=" " * 6))
+    return "\n".join(lines) + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="Classify and explain images.")
+    parser = _Parser(prog="python -m core", description="Classify and explain images.")
     commands = parser.add_subparsers(dest="command", required=True)
     models = commands.add_parser("models", help="list the known models and whether each is ready")
     models.set_defaults(run=command_models)
+    methods = commands.add_parser(
+        "methods", help="print every explanation method, its parameters and its cost as one JSON list"
+    )
+    methods.set_defaults(run=command_methods)
     classify = commands.add_parser("classify", help="print one JSON line per (image, model)")
     classify.add_argument(
         "--model", action="append", required=True, help="model name or model file/folder (repeat for several)"
@@ -237,36 +258,42 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--top", type=int, default=5, help="number of classes to show (1-5)")
     classify.add_argument("images", nargs="+", metavar="IMAGE")
     classify.set_defaults(run=command_classify)
-    explain = commands.add_parser("explain", help="write an overlay PNG, the raw map (.npy) and a JSON record")
+    explain = commands.add_parser(
+        "explain", help="write an overlay PNG, the raw map (.npy) and a JSON record", methods_help=True
+    )
     explain.add_argument("--model", required=True, help="model name or model file/folder")
     _add_model_options(explain)
-    explain.add_argument(
-        "--method",
-        required=True,
-        help="saliency, smoothgrad, integrated-gradients, gradcam, gradcam++, shap, shap-gradient or lime",
-    )
+    explain.add_argument("--method", required=True, help="method name (the methods are listed below)")
     explain.add_argument("--target", help="class label to explain (default: the predicted class)")
     explain.add_argument(
         "--param",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="method parameter, e.g. num_samples=200 (repeatable)",
+        help="method parameter, e.g. num_samples=200 (repeatable; each method's are listed below)",
     )
     explain.add_argument("--tol", type=float, default=0.9, help="share of saliency mass the box keeps per side")
     explain.add_argument("--out", type=Path, required=True, help="folder for the results")
     explain.add_argument("images", nargs="+", metavar="IMAGE")
     explain.set_defaults(run=command_explain)
     report = commands.add_parser(
-        "report", help="write one self-contained HTML report (and its numbers as .json and .csv) for images"
+        "report",
+        help="write one self-contained HTML report (and its numbers as .json and .csv) for images",
+        methods_help=True,
     )
     report.add_argument(
         "--model", action="append", required=True, help="model name or model file/folder (once or twice)"
     )
     _add_model_options(report)
-    report.add_argument("--method", action="append", required=True, help="method name (repeatable)")
     report.add_argument(
-        "--param", action="append", default=[], metavar="KEY=VALUE", help="parameter for the methods that have it"
+        "--method", action="append", required=True, help="method name (repeatable; the methods are listed below)"
+    )
+    report.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="parameter for the chosen methods that have it (repeatable; listed below)",
     )
     report.add_argument("--top-percent", type=float, default=10.0, help="k of the top-k%% region agreement")
     report.add_argument("--per-model-scale", action="store_true", help="one colour scale per map, not per pair")

@@ -23,3 +23,8 @@ class UntrustedModelError(ModelError):
 
     def allowed_by(self, switch: str) -> str:
         return f"{self.reason}; load it only if you trust its author, by marking it trusted ({switch})."
+
+
+class MethodError(UserError, ValueError):
+    """An explanation method or one of its parameters cannot be used as given (unknown name, wrong type, out of
+    range). Also a ValueError, as these errors were before they had a class of their own."""

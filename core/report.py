@@ -316,7 +316,7 @@ def _parameters_section(c: Comparison, shared: bool) -> str:
     )
     notes = [
         "Each model explains the class it predicts, from the score before its final sigmoid or softmax.",
-        "Boxes (cyan) are fitted to 90% of each map's mass (seed 000 §5.2); the red dot is the map's centroid.",
+        "Boxes (cyan) are fitted to 90% of each map's mass (docs/methods.md); the red dot is the map's centroid.",
         "Colour scale: " + ("shared by the two maps of each pair." if shared else "one per map."),
     ]
     if c.pair:

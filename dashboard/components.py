@@ -5,11 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.classify import Prediction
-from core.explain.saliency import BASELINES
+from core.explain.registry import Parameter
 from core.render import display_size
-
-# Parameters whose values are words, with the words allowed.
-CHOICES = {"baseline": BASELINES, "segmentation": ("quickshift", "slic")}
 
 
 def row_key(image) -> str:
@@ -88,32 +85,47 @@ def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
             )
             or methods[0]
         )
-    params = dict(METHODS[method].defaults)
+    params = {}
     with st.expander("Parameters", expanded=False):
-        for name, value in METHODS[method].defaults.items():
-            widget_key = f"{key}_{method}_{name}"
-            if name in CHOICES:
-                params[name] = st.selectbox(name.capitalize(), CHOICES[name], key=widget_key)
-            elif name == "layer":
-                params[name] = st.text_input("Layer (empty: the model's default)", key=widget_key) or None
-            elif isinstance(value, bool):
-                params[name] = st.checkbox(name, value, key=widget_key)
-            elif isinstance(value, int):
-                params[name] = int(
-                    st.number_input(
-                        name.replace("_", " ").capitalize(),
-                        min_value=1 if name != "seed" else 0,
-                        value=value,
-                        step=max(1, value // 4),
-                        key=widget_key,
-                    )
-                )
-            elif isinstance(value, float):
-                params[name] = float(
-                    st.number_input(name.capitalize(), min_value=0.0, value=value, step=0.05, key=widget_key)
-                )
+        for parameter in METHODS[method].parameters:
+            widget, arguments = parameter_widget(parameter)
+            value = getattr(st, widget)(**arguments, key=f"{key}_{method}_{parameter.name}")
+            params[parameter.name] = parameter_value(parameter, value)
     st.caption(METHODS[method].caption)
     return method, params
+
+
+def parameter_widget(parameter: Parameter) -> tuple[str, dict]:
+    """The Streamlit widget of one method parameter, from its registry description: the widget function's
+    name and its keyword arguments (all but the key)."""
+    common = {"label": parameter.label, "help": f"{parameter.help} Allowed: {parameter.allowed}."}
+    if parameter.choices:
+        return "selectbox", {
+            **common,
+            "options": parameter.choices,
+            "index": parameter.choices.index(parameter.default),
+        }
+    if parameter.unset:
+        label = f"{parameter.label} (empty: {parameter.unset})"
+        return "text_input", {**common, "label": label, "value": parameter.default or ""}
+    if parameter.type is bool:
+        return "checkbox", {**common, "value": parameter.default}
+    if parameter.type in (int, float):
+        kind = parameter.type  # Streamlit wants the bounds, value and step all of one type
+        bounds = {
+            "min_value": None if parameter.minimum is None else kind(parameter.minimum),
+            "max_value": None if parameter.maximum is None else kind(parameter.maximum),
+        }
+        step = max(1, parameter.default // 4) if kind is int else 0.05
+        return "number_input", {**common, **bounds, "value": parameter.default, "step": step}
+    return "text_input", {**common, "value": parameter.default}
+
+
+def parameter_value(parameter: Parameter, value):
+    """A widget's value as the parameter's type: an empty text box is None where the parameter may be unset."""
+    if parameter.unset and not value:
+        return None
+    return value if parameter.choices else parameter.type(value)
 
 
 def target_control(labels: list[str], key: str) -> str | None:
@@ -172,12 +184,13 @@ def run_explanations(
         from core.explain import METHODS
 
         seconds = sum(state.estimated_seconds(name, method, params, 1) for name, *_ in pending)
-        passes = METHODS[method].passes(params)
+        # The model runs the user's parameters ask for (num_samples, steps…); the time counts backward passes.
+        runs = METHODS[method].evaluations(params)
         ask = seconds > ask_first_above
         with notice.container():
             if seconds > 2 or ask:
                 st.info(
-                    f"{len(pending)} explanation{'s' if len(pending) > 1 else ''} to compute: {passes} model "
+                    f"{len(pending)} explanation{'s' if len(pending) > 1 else ''} to compute: {runs} model "
                     f"passes each, about {_duration(seconds)} on this machine. Results are kept, so this is paid "
                     "once per image and setting."
                 )

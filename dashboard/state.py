@@ -155,11 +155,9 @@ def explanation_key(model_name: str, image_hash: str, method: str, target: int |
 
 
 def estimated_seconds(model_name: str, method: str, params: dict, image_count: int) -> float:
-    """Expected cost from the method's model passes and this model's measured speed."""
-    model = get_model(model_name)
-    chosen = METHODS[method]
-    factor = 3.0 if chosen.needs_gradients else 1.0  # a backward pass costs about two forwards
-    return chosen.passes(params) * factor * model.seconds_per_image * image_count
+    """Expected cost: the method's passes for these parameters in forward-pass equivalents (the registry's
+    cost, backward passes counted) times this model's measured time per image."""
+    return METHODS[method].passes(params) * get_model(model_name).seconds_per_image * image_count
 
 
 @st.cache_data(show_spinner=False)

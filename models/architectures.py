@@ -1,7 +1,7 @@
 """The two bundled demo architectures: compact versions of ResNet50V2 and EfficientNetB1.
 
 Both end in a linear `logits` unit followed by a separate sigmoid `probability` layer, so the score
-before the sigmoid (what explanations differentiate, seed 000 §5.3) is a named tensor.
+before the sigmoid (what explanations differentiate, docs/methods.md) is a named tensor.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The saliency-mass box of seed 000 §5.2 on maps whose answer is obvious."""
+"""The saliency-mass box (docs/methods.md) on maps whose answer is obvious."""
 
 import numpy as np
 import pytest
@@ -75,8 +75,8 @@ def test_scaled_box_maps_model_coordinates_to_the_image():
 
 
 def _reference_boxes(saliency, tol, smoothing):
-    """Seed 000 §5.2 written plainly, one order and one side at a time, with numpy's arithmetic: the kept
-    mass from an integral image, the centred moving average as a difference of running sums."""
+    """The box fit of docs/methods.md written plainly, one order and one side at a time, with numpy's
+    arithmetic: the kept mass from an integral image, the centred moving average as a difference of running sums."""
     mass = mass_of(saliency)
     height, width = mass.shape
     integral = np.zeros((height + 1, width + 1))

@@ -123,6 +123,18 @@ def test_explain_command_writes_overlay_map_and_record_with_the_box_in_image_pix
         (["--method", "nonsense"], "no method called 'nonsense'"),
         (["--method", "lime", "--param", "num_samples"], "should look like KEY=VALUE"),
         (["--method", "lime", "--param", "steps=3"], "lime has no parameter 'steps'"),
+        (
+            ["--method", "lime", "--param", "num_samples=0"],
+            "error: The num_samples of lime must be a whole number of at least 1, not 0.\n",
+        ),
+        (
+            ["--method", "smoothgrad", "--param", "samples=many"],
+            "error: The samples of smoothgrad must be a whole number of at least 1, not 'many'.\n",
+        ),
+        (
+            ["--method", "integrated-gradients", "--param", "baseline=pink"],
+            "error: The baseline of integrated-gradients must be one of black, grey, white or blur, not 'pink'.\n",
+        ),
         (["--method", "gradcam", "--target", "cat"], "has no class 'cat'"),
     ],
 )

@@ -304,3 +304,89 @@ def test_method_grid_of_a_model_without_gradients_offers_shap_and_lime_only(tmp_
     assert any("gives no gradients" in i.value for i in app.info)
     assert not app.error  # no refusal per gradient method
     assert {b.key for b in app.button if b.key} >= {"run_shap", "run_lime"}
+
+
+def test_parameter_widgets_are_built_from_the_registry_descriptions():
+    from core.explain import METHODS
+    from dashboard.components import parameter_value, parameter_widget
+
+    kinds = {}
+    for method in METHODS.values():
+        for parameter in method.parameters:
+            widget, arguments = parameter_widget(parameter)
+            kinds[(method.name, parameter.name)] = widget
+            assert arguments["help"] == f"{parameter.help} Allowed: {parameter.allowed}."
+            assert arguments["label"].startswith(parameter.label)
+            if widget == "number_input":
+                assert arguments["value"] == parameter.default and type(arguments["value"]) is parameter.type
+                assert arguments["min_value"] == parameter.minimum and arguments["max_value"] == parameter.maximum
+                assert {type(arguments[k]) for k in ("min_value", "step")} == {parameter.type}
+            elif widget == "selectbox":
+                assert arguments["options"] == parameter.choices
+                assert arguments["options"][arguments["index"]] == parameter.default
+    assert kinds == {
+        ("smoothgrad", "samples"): "number_input",
+        ("smoothgrad", "noise"): "number_input",
+        ("smoothgrad", "seed"): "number_input",
+        ("integrated-gradients", "steps"): "number_input",
+        ("integrated-gradients", "baseline"): "selectbox",
+        ("gradcam", "layer"): "text_input",
+        ("gradcam++", "layer"): "text_input",
+        ("shap", "max_evals"): "number_input",
+        ("shap", "blur"): "number_input",
+        ("shap-gradient", "samples"): "number_input",
+        ("shap-gradient", "background"): "number_input",
+        ("shap-gradient", "seed"): "number_input",
+        ("lime", "num_samples"): "number_input",
+        ("lime", "segmentation"): "selectbox",
+        ("lime", "segments"): "number_input",
+        ("lime", "seed"): "number_input",
+    }
+    layer = METHODS["gradcam"].parameters[0]
+    assert parameter_widget(layer)[1]["label"] == "Layer (empty: the model's default)"
+    assert parameter_value(layer, "") is None and parameter_value(layer, "conv") == "conv"
+    samples = METHODS["smoothgrad"].parameters[0]
+    assert parameter_value(samples, 4.0) == 4 and type(parameter_value(samples, 4.0)) is int
+
+
+def _method_options(app: AppTest, key: str) -> list[str]:
+    """The labels of a page's method picker (a segmented control)."""
+    picker = next(group for group in app.get("button_group") if group.key == key)
+    return [option.content for option in picker.proto.options]
+
+
+def test_pages_offer_the_methods_of_their_families_with_the_registrys_widgets():
+    from core.explain import METHODS
+
+    app = _page("views/perturbation.py")  # SHAP and LIME wait for a click, so nothing is computed here
+    assert _method_options(app, "perturbation_method") == [METHODS[m].title for m in ("shap", "lime", "shap-gradient")]
+    max_evals = app.number_input(key="perturbation_shap_max_evals")
+    assert (max_evals.label, max_evals.value, max_evals.min, max_evals.max) == ("Max evals", 300, 1, None)
+    assert max_evals.help.startswith("Model passes to spend")
+    app.session_state["perturbation_method"] = "lime"
+    app.run()
+    assert app.selectbox(key="perturbation_lime_segmentation").options == ["quickshift", "slic"]
+    seed = app.number_input(key="perturbation_lime_seed")
+    assert (seed.value, seed.min, seed.max) == (0, 0, 2**31 - 1)
+    assert [n.key for n in app.number_input] == [
+        f"perturbation_lime_{name}" for name in ("num_samples", "segments", "seed")
+    ]
+
+    app.switch_page("views/saliency.py").run()
+    gradient_maps = ["saliency", "smoothgrad", "integrated-gradients", "gradcam", "gradcam++"]
+    assert _method_options(app, "saliency_method") == [METHODS[m].title for m in gradient_maps]
+    app.switch_page("views/boxes.py").run()
+    box_sources = ["gradcam", "gradcam++", "saliency", "smoothgrad", "integrated-gradients"]
+    assert _method_options(app, "boxes_method") == [METHODS[m].title for m in box_sources]
+
+
+def test_estimated_time_is_the_registrys_cost_times_the_models_time_per_image(monkeypatch):
+    from types import SimpleNamespace
+
+    from core.explain import METHODS
+    from dashboard import state
+
+    monkeypatch.setattr(state, "get_model", lambda name: SimpleNamespace(seconds_per_image=0.01))
+    for name, method in METHODS.items():
+        assert state.estimated_seconds("any", name, method.defaults, 2) == method.passes(method.defaults) * 0.01 * 2
+    assert state.estimated_seconds("any", "smoothgrad", {"samples": 4}, 1) == 12 * 0.01

@@ -21,7 +21,7 @@ BUDGETS = {
 
 @pytest.fixture(scope="module")
 def nested_model(tmp_path_factory):
-    """The seed's transfer-learning shape: a base network used as a layer, then pooling and a dense head."""
+    """A transfer-learning shape: a base network used as a layer, then pooling and a dense head."""
     import keras
 
     keras.utils.set_random_seed(3)

@@ -178,7 +178,9 @@ def test_perturbation_methods_are_registered_with_their_costs():
     assert {name: METHODS[name].signed for name in BUDGETS} == {"shap": True, "shap-gradient": True, "lime": True}
     assert METHODS["shap-gradient"].needs_gradients and not METHODS["lime"].needs_gradients
     assert METHODS["shap"].defaults == {"max_evals": 300, "blur": 16}
-    assert [METHODS[name].passes(METHODS[name].defaults) for name in BUDGETS] == [300, 50, 300]
+    assert [METHODS[name].evaluations(METHODS[name].defaults) for name in BUDGETS] == [300, 50, 300]
+    # The cost in forward passes: expected gradients' 50 forward and backward passes count three forwards each.
+    assert [METHODS[name].passes(METHODS[name].defaults) for name in BUDGETS] == [300, 150, 300]
 
 
 def test_quickshift_segments_repeat_with_a_seed_and_number_from_zero():

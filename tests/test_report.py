@@ -135,6 +135,14 @@ def test_report_command_writes_html_json_and_csv_for_a_folder_of_images(tmp_path
     [
         (["--model", "demo-resnet", "--method", "nope"], "no method called 'nope'"),
         (["--model", "demo-resnet", "--method", "lime", "--param", "steps=3"], "no chosen method has the parameter"),
+        (
+            ["--model", "demo-resnet", "--method", "smoothgrad", "--param", "noise=-1"],
+            "the noise of smoothgrad must be a number of at least 0.0, not -1.0.",
+        ),
+        (
+            "--model demo-resnet --method gradcam --param layer=none --method lime --param seed=x".split(),
+            "the seed of lime must be a whole number from 0 to 2147483647, not 'x'.",
+        ),
         (["--model", "missing", "--method", "gradcam"], "no model called 'missing'"),
     ],
 )

@@ -9,43 +9,31 @@ normalisation and boxes happen in the view.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from core.boxes import BoxFit, fit_box
+from core.errors import MethodError
 from core.explain.gradcam import gradcam, gradcam_plus_plus
-from core.explain.perturbation import lime, shap_gradient, shap_partition
-from core.explain.saliency import completeness_error, integrated_gradients, saliency, smoothgrad
+from core.explain.perturbation import SEGMENTATIONS, lime, shap_gradient, shap_partition
+from core.explain.registry import Family, Method, Parameter
+from core.explain.saliency import BASELINES, completeness_error, integrated_gradients, saliency, smoothgrad
 from core.memory import guard
 from core.scoring import LoadedModel
 
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    title: str
-    function: Callable[..., np.ndarray]
-    signed: bool  # True when the map has evidence for (+) and against (−) the class
-    needs_gradients: bool
-    caption: str  # how to read the map, in plain words
-    defaults: dict = field(default_factory=dict)
-    passes: Callable[[dict], int] = lambda params: 1  # model passes per image (forward+backward counts as one)
-    # Optional checks of a result, e.g. Integrated Gradients' completeness: (model, pixels, targets, maps,
-    # params) -> one dict of numbers per image.
-    diagnostics: Callable[..., list[dict]] | None = None
-    colourmap: str | None = None  # the method's own colour convention, where it has one (LIME: green for)
-    colours: str = ""  # how to read the colours, in plain words (default: from `signed`)
-
-    @property
-    def legend(self) -> str:
-        if self.colours:
-            return self.colours
-        if self.signed:
-            return "red: evidence for the class; blue: evidence against it; clear: no effect."
-        return "bright: the strongest influence on the class score; dark or clear: little."
-
+# lime hands the seed to quickshift, which takes a 32-bit signed integer; the other methods share the limit.
+SEED = Parameter(
+    "seed", 0, int, help="Seed of the random draws: the same seed gives the same map.", minimum=0, maximum=2**31 - 1
+)
+LAYER = Parameter(
+    "layer",
+    None,
+    str,
+    help="The convolutional layer whose activations are weighted; empty: the model's own (its card's Grad-CAM layer, "
+    "else the last layer with a spatial output).",
+    unset="the model's default",
+)
 
 METHODS: dict[str, Method] = {
     method.name: method
@@ -54,29 +42,56 @@ METHODS: dict[str, Method] = {
             "saliency",
             "Gradient saliency",
             saliency,
+            Family.GRADIENT,
             signed=False,
-            needs_gradients=True,
             caption="Pixels where a small change would move the class score most.",
         ),
         Method(
             "smoothgrad",
             "SmoothGrad",
             smoothgrad,
+            Family.GRADIENT,
             signed=False,
-            needs_gradients=True,
             caption="Saliency averaged over noisy copies of the image: the same reading, less speckle.",
-            defaults={"samples": 16, "noise": 0.15, "seed": 0},
-            passes=lambda p: int(p["samples"]),
+            parameters=(
+                Parameter(
+                    "samples", 16, int, help="Noisy copies of the image whose saliency maps are averaged.", minimum=1
+                ),
+                Parameter(
+                    "noise",
+                    0.15,
+                    float,
+                    help="Spread (standard deviation) of the noise, as a share of 0–255.",
+                    minimum=0.0,
+                ),
+                SEED,
+            ),
+            evaluations=lambda p: int(p["samples"]),
         ),
         Method(
             "integrated-gradients",
             "Integrated Gradients",
             integrated_gradients,
+            Family.GRADIENT,
             signed=True,
-            needs_gradients=True,
             caption="How much each pixel adds to (+) or takes from (−) the score, compared with a black image.",
-            defaults={"steps": 32, "baseline": "black"},
-            passes=lambda p: int(p["steps"]),
+            parameters=(
+                Parameter(
+                    "steps",
+                    32,
+                    int,
+                    help="Points on the path from the baseline to the image where gradients are taken.",
+                    minimum=1,
+                ),
+                Parameter(
+                    "baseline",
+                    "black",
+                    str,
+                    help="The image attributions are measured from (blur: the image blurred).",
+                    choices=BASELINES,
+                ),
+            ),
+            evaluations=lambda p: int(p["steps"]),
             diagnostics=lambda model, pixels, targets, maps, params: [
                 {"completeness_error": float(error)}
                 for error in completeness_error(model, pixels, targets, maps, params["baseline"])
@@ -86,52 +101,86 @@ METHODS: dict[str, Method] = {
             "gradcam",
             "Grad-CAM",
             gradcam,
+            Family.CLASS_ACTIVATION,
             signed=False,
-            needs_gradients=True,
             caption="Regions of the last convolutional layer that raise the class score; coarse but robust.",
-            defaults={"layer": None},
+            parameters=(LAYER,),
         ),
         Method(
             "gradcam++",
             "Grad-CAM++",
             gradcam_plus_plus,
+            Family.CLASS_ACTIVATION,
             signed=False,
-            needs_gradients=True,
             caption="Grad-CAM weighted towards every instance of the class, not just the strongest.",
-            defaults={"layer": None},
+            parameters=(LAYER,),
         ),
         Method(
             "shap",
             "SHAP (partition, blur masker)",
             shap_partition,
+            Family.PERTURBATION,
             signed=True,
-            needs_gradients=False,
             caption="Regions whose presence pushes the score towards the class or away from it "
             "(Shapley values of blurred patches).",
-            defaults={"max_evals": 300, "blur": 16},
-            passes=lambda p: int(p["max_evals"]),
+            parameters=(
+                Parameter("max_evals", 300, int, help="Model passes to spend; more gives smaller patches.", minimum=1),
+                Parameter("blur", 16, int, help="Side in pixels of the box blur that hides a patch.", minimum=1),
+            ),
+            evaluations=lambda p: int(p["max_evals"]),
+            shap=True,
         ),
         Method(
             "shap-gradient",
             "SHAP (expected gradients)",
             shap_gradient,
+            Family.GRADIENT,
             signed=True,
-            needs_gradients=True,
             caption="Pixels that push the score towards the class or away from it "
             "(gradients averaged on paths from grey images to this one).",
-            defaults={"samples": 50, "background": 8, "seed": 0},
-            passes=lambda p: int(p["samples"]),
+            parameters=(
+                Parameter(
+                    "samples",
+                    50,
+                    int,
+                    help="Random points on paths from a grey image whose gradients are averaged.",
+                    minimum=1,
+                ),
+                Parameter(
+                    "background", 8, int, help="Grey reference images, evenly spaced from black to white.", minimum=1
+                ),
+                SEED,
+            ),
+            evaluations=lambda p: int(p["samples"]),
+            shap=True,
         ),
         Method(
             "lime",
             "LIME",
             lime,
+            Family.PERTURBATION,
             signed=True,
-            needs_gradients=False,
             caption="Superpixels that support the class or count against it "
             "(a linear model fitted to perturbed copies).",
-            defaults={"num_samples": 300, "segmentation": "quickshift", "segments": 40, "seed": 0},
-            passes=lambda p: int(p["num_samples"]),
+            parameters=(
+                Parameter("num_samples", 300, int, help="Perturbed copies the linear model is fitted to.", minimum=1),
+                Parameter(
+                    "segmentation",
+                    "quickshift",
+                    str,
+                    help="How the image is cut into superpixels.",
+                    choices=SEGMENTATIONS,
+                ),
+                Parameter(
+                    "segments",
+                    40,
+                    int,
+                    help="About how many superpixels SLIC makes (quickshift ignores it).",
+                    minimum=1,
+                ),
+                SEED,
+            ),
+            evaluations=lambda p: int(p["num_samples"]),
             colourmap="RdYlGn",
             colours="green: regions supporting the class; red: regions against it.",
         ),
@@ -139,22 +188,23 @@ METHODS: dict[str, Method] = {
 }
 
 
+def method_named(name: str) -> Method:
+    """The registered method of that name, or MethodError naming the ones there are."""
+    if name not in METHODS:
+        raise MethodError(f"There is no method called '{name}'; choose one of {', '.join(METHODS)}.")
+    return METHODS[name]
+
+
 def method_params(method: Method, overrides: dict | None = None) -> dict:
-    """The method's defaults updated with `overrides`; unknown keys are an error naming the known ones."""
-    params = dict(method.defaults)
-    for key, value in (overrides or {}).items():
-        if key not in params and key != "batch_size":
-            known = ", ".join(method.defaults) or "none"
-            raise ValueError(f"{method.name} has no parameter '{key}' (its parameters: {known}).")
-        params[key] = value
-    return params
+    """The method's defaults updated with `overrides`, each checked and converted (`Method.params`)."""
+    return method.params(overrides)
 
 
 def explain(
     model: LoadedModel, pixels: np.ndarray, targets: np.ndarray, method: str, params: dict | None = None
 ) -> np.ndarray:
     """Raw maps (N, H, W) float32 of `method` for model-sized pixels and target class indices."""
-    chosen = METHODS[method]
+    chosen = method_named(method)
     if chosen.needs_gradients:
         model.require_gradients(chosen.title)
     targets = np.broadcast_to(np.asarray(targets, np.int32), (len(pixels),)).copy()

@@ -1,8 +1,9 @@
 """Gradients of a class score, written once for every gradient method.
 
-Scores are the values before the final sigmoid/softmax (seed 000 §5.3). Pixels are model-sized
-0..255 floats; the model's preprocessing runs inside the graph, so gradients are per pixel. Each
-gradient step is compiled once per model (and layer) with a fixed input signature and run in batches.
+Scores are the values before the final sigmoid/softmax (docs/methods.md, "The score explained").
+Pixels are model-sized 0..255 floats; the model's preprocessing runs inside the graph, so gradients
+are per pixel. Each gradient step is compiled once per model (and layer) with a fixed input signature
+and run in batches.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ in the model's input space, signed (+ for the target class, − against it), not
 
 They explain the class score before the final sigmoid/softmax (`model.scores`), like every other
 method here, and build their shap/lime objects per call: one shared explainer gives wrong results
-when two threads use it (see shared/NOTES.md).
+when two threads use it (see docs/methods.md, "Threads").
 """
 
 from __future__ import annotations
@@ -132,11 +132,14 @@ def shap_gradient(
     return maps
 
 
+SEGMENTATIONS = ("quickshift", "slic")  # how LIME cuts an image into superpixels
+
+
 def lime_segments(
     pixels_uint8: np.ndarray, segments: int = 40, segmentation: str = "quickshift", seed: int = 0
 ) -> np.ndarray:
     """Superpixel labels 0..k−1 (H, W) int32 of one uint8 image (H, W, C) or (H, W). "quickshift" with
-    lime's own settings (kernel 4, max_dist 200, ratio 0.2; Vedaldi & Soatto 2008) as in the seed, seeded
+    lime's own settings (kernel 4, max_dist 200, ratio 0.2; Vedaldi & Soatto 2008; docs/methods.md), seeded
     so it repeats; or "slic" with about `segments` regions (Achanta et al. 2012) when the count matters."""
     image = np.asarray(pixels_uint8, np.uint8)
     if image.ndim == 2:
@@ -144,7 +147,7 @@ def lime_segments(
     if image.shape[-1] == 1:
         # lime turns grayscale images into RGB before segmenting; do the same so both see one result.
         image = np.repeat(image, 3, axis=-1)
-    if segmentation not in ("quickshift", "slic"):
+    if segmentation not in SEGMENTATIONS:
         raise ValueError("segmentation must be 'quickshift' or 'slic'")
     # Quickshift costs about a sixth of LIME's 300 model passes here. The same image comes back often (the
     # other model of a comparison has the same input size, another target or sample count, the report), so

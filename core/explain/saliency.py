@@ -10,7 +10,7 @@ from core.scoring import LoadedModel
 
 
 def saliency(model: LoadedModel, pixels: np.ndarray, targets: np.ndarray, *, batch_size: int = 32) -> np.ndarray:
-    """|d score / d pixel|, max over channels (Simonyan et al. 2014; seed 000 §5.1)."""
+    """|d score / d pixel|, max over channels (Simonyan et al. 2014; docs/methods.md)."""
     gradients, _ = input_gradients(model, pixels, targets, batch_size)
     return np.abs(gradients).max(axis=-1)
 

@@ -20,6 +20,15 @@ def images_and_models():
     return images, models
 
 
+def gradient_and_activation_methods() -> list[str]:
+    """The methods whose maps are read off gradients or activations, in registry order; SHAP's gradient
+    estimator is left to the SHAP and LIME page."""
+    from core.explain import METHODS, Family
+
+    families = (Family.GRADIENT, Family.CLASS_ACTIVATION)
+    return [name for name, method in METHODS.items() if method.family in families and not method.shap]
+
+
 def all_labels(models: list[str]) -> list[str]:
     labels: list[str] = []
     for name in models:

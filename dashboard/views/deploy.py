@@ -1,4 +1,4 @@
-"""Deployment check (seed 000 §6): a Keras model as float16 TensorFlow Lite, side by side with the original."""
+"""Deployment check: a Keras model as float16 TensorFlow Lite, side by side with the original."""
 
 import pandas as pd
 import streamlit as st

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.explain import METHODS
+from core.explain import METHODS, Family
 from core.render import strongest_regions
 from dashboard import components
 from dashboard.views.common import all_labels, images_and_models
@@ -14,7 +14,9 @@ st.caption(
 )
 
 images, models = images_and_models()
-available = [name for name in ("shap", "lime", "shap-gradient") if name in METHODS]
+# The model-agnostic methods first, then SHAP's estimator that needs gradients.
+shown = [method for method in METHODS.values() if method.family is Family.PERTURBATION or method.shap]
+available = [method.name for method in sorted(shown, key=lambda method: method.needs_gradients)]
 controls = st.columns([3, 2])
 with controls[0]:
     method, params = components.explanation_controls(available, key="perturbation")

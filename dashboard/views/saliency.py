@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.explain import METHODS
 from dashboard import components
-from dashboard.views.common import all_labels, images_and_models
+from dashboard.views.common import all_labels, gradient_and_activation_methods, images_and_models
 
 st.title("Saliency")
 st.caption("Where each model's class score is sensitive: gradients, their smoothed relatives, and Grad-CAM.")
@@ -12,9 +12,7 @@ st.caption("Where each model's class score is sensitive: gradients, their smooth
 images, models = images_and_models()
 controls = st.columns([3, 2])
 with controls[0]:
-    method, params = components.explanation_controls(
-        ["saliency", "smoothgrad", "integrated-gradients", "gradcam", "gradcam++"], key="saliency"
-    )
+    method, params = components.explanation_controls(gradient_and_activation_methods(), key="saliency")
 with controls[1]:
     target = components.target_control(all_labels(models), key="saliency_target")
     show_raw = st.toggle("Show the raw map beside the overlay", value=True, key="saliency_raw")
