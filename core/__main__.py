@@ -169,7 +169,7 @@ def command_explain(args: argparse.Namespace) -> None:
         np.save(args.out / f"{stem}.npy", result.map)
         limit = colour_limit(result.map, method.signed)
         picture = explanation_picture(
-            image.pixels, result.map, result.box, limit, method.signed, colourmap=method.colourmap, side=None
+            image.pixels, result.map, result.fit, limit, method.signed, colourmap=method.colourmap, side=None
         )
         Image.fromarray(picture).save(args.out / f"{stem}.png")
         record = {
@@ -179,8 +179,8 @@ def command_explain(args: argparse.Namespace) -> None:
             "target": result.target_label,
             "map": f"{stem}.npy",
             "overlay": f"{stem}.png",
-            "box": [round(v, 2) for v in result.box.box],
-            "centroid": [round(v, 2) for v in result.box.centroid],
+            "box": [round(v, 2) for v in result.fit.box],
+            "centroid": [round(v, 2) for v in result.fit.centroid],
             "map_size": list(result.map.shape),
             "signed": method.signed,
             "params": method_params(method, params),

@@ -75,8 +75,8 @@ class Comparison:
                 agreement(
                     first.map,
                     second.map,
-                    first.box.box,
-                    second.box.box,
+                    first.fit.box,
+                    second.fit.box,
                     self.predictions[a][i][0].label,
                     self.predictions[b][i][0].label,
                     self.percent,
@@ -103,7 +103,7 @@ class Comparison:
                         f"prediction_{letter}": top.label,
                         f"probability_{letter}": round(top.probability, 6),
                         f"target_{letter}": result.target_label,
-                        f"box_{letter}": [round(v, 1) for v in result.box.box],
+                        f"box_{letter}": [round(v, 1) for v in result.fit.box],
                         f"seconds_{letter}": round(result.seconds, 4),
                     }
                 if scores:
@@ -250,7 +250,7 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, shared: bool, opa
         figures = []
         for spec, result, limit in zip(c.models, results, limits, strict=True):
             picture = explanation_picture(
-                image.pixels, result.map, result.box, limit, chosen.signed,
+                image.pixels, result.map, result.fit, limit, chosen.signed,
                 opacity=opacity, colourmap=chosen.colourmap, side=REPORT_SIDE, true_box=true_box,
             )  # fmt: skip
             figures.append(

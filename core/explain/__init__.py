@@ -163,14 +163,14 @@ def explain(
 
 @dataclass(frozen=True)
 class Explanation:
-    """One image explained: the raw map (model input space), its target and the box fitted to it,
-    the box in the coordinates of the image as given."""
+    """One image explained: the raw map (model input space), its target and the box fit of the map,
+    in the coordinates of the image as given."""
 
     method: str
     map: np.ndarray
     target: int
     target_label: str
-    box: BoxFit
+    fit: BoxFit
     seconds: float
     diagnostics: dict = field(default_factory=dict)  # e.g. {"completeness_error": 0.003}
 

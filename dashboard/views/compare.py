@@ -60,7 +60,7 @@ for row, selected in enumerate(images):
         limits = pair_limits([e.map for e in explained], signed, shared)
         for column, name, explanation, limit in zip(columns[1:], models, explained, limits, strict=True):
             picture = explanation_picture(
-                image.pixels, explanation.map, explanation.box, limit, signed,
+                image.pixels, explanation.map, explanation.fit, limit, signed,
                 opacity=opacity, colourmap=colourmap, true_box=selected.box,
             )  # fmt: skip
             with column:

@@ -78,7 +78,7 @@ for index, method in enumerate(methods):
         if result is None:
             continue
         picture = explanation_picture(
-            selected.image.pixels, result.map, result.box, limits[method], chosen.signed,
+            selected.image.pixels, result.map, result.fit, limits[method], chosen.signed,
             side=480, true_box=selected.box,
         )  # fmt: skip
         st.image(picture, width="stretch", caption=f"{result.seconds:.2f} s · colour limit {limits[method]:.3g}")

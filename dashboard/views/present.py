@@ -81,7 +81,7 @@ with st.container(key="present_pictures"):
             with column:
                 st.subheader(f"{name}: {top.label} ({top.probability:.0%})")
                 picture = explanation_picture(
-                    selected.image.pixels, result.map, result.box, limit, chosen.signed,
+                    selected.image.pixels, result.map, result.fit, limit, chosen.signed,
                     colourmap=chosen.colourmap, side=720, true_box=selected.box,
                 )  # fmt: skip
                 st.image(picture)
