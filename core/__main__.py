@@ -139,10 +139,12 @@ def command_explain(args: argparse.Namespace) -> None:
     import numpy as np
     from PIL import Image
 
+    from core import boxes
     from core.explain import METHODS, explain_images, method_params
     from core.models import load_model
     from core.render import colour_limit, explanation_picture
 
+    boxes.warm_up()  # compiles the box fit while the model loads
     spec = _resolve_model(args.model, args)
     method = METHODS.get(args.method)
     if method is None:
@@ -192,10 +194,12 @@ def command_explain(args: argparse.Namespace) -> None:
 
 
 def command_report(args: argparse.Namespace) -> None:
+    from core import boxes
     from core.explain import METHODS
     from core.models import load_model
     from core.report import compare, render_report
 
+    boxes.warm_up()  # compiles the box fit while the models load
     specs = [_resolve_model(name, args) for name in dict.fromkeys(args.model)]
     if len(specs) > 2:
         raise UserError("A report compares one or two models; give --model once or twice.")

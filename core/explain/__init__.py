@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core import boxes
 from core.boxes import BoxFit, fit_box
+from core.explain import perturbation
 from core.explain.gradcam import gradcam, gradcam_plus_plus
 from core.explain.perturbation import lime, shap_gradient, shap_partition
 from core.explain.saliency import completeness_error, integrated_gradients, saliency, smoothgrad
@@ -205,7 +207,9 @@ def explain_images(
 
 
 def warm_up(model: LoadedModel) -> None:
-    """Compiles the model's input-gradient step (and the box fit) on one blank image, so the first map a user
-    asks for costs what every later one does (tracing takes about a second); nothing without gradients."""
+    """Compiles the box fit, LIME's sampler and the model's input-gradient step (on one blank image), so the first
+    map a user asks for costs what every later one does (tracing takes about a second)."""
+    boxes.warm_up()  # both in the background; models without gradients fit boxes too (SHAP, LIME)
+    perturbation.warm_up()
     if model.gradients:  # the whole path: resize, scores, the gradient step and the box fit
         explain_images(model, [np.zeros((8, 8, 3), np.uint8)], "saliency", [0])
