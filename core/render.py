@@ -29,7 +29,8 @@ def colourise(raw: np.ndarray, limit: float, signed: bool, colourmap: str | None
 
 
 def resize_map(raw: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bilinear resize of one (h, w) float map to the displayed image's size."""
+    """One (h, w) map resized bilinearly to (height, width) float32, pixel centres aligned: a layer's map to the
+    model's input, or a map to the displayed image."""
     if raw.shape == (height, width):
         return raw.astype(np.float32)
     return np.asarray(Image.fromarray(raw.astype(np.float32), mode="F").resize((width, height), Image.BILINEAR))
