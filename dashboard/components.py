@@ -17,6 +17,12 @@ def row_key(image) -> str:
     return f"image_{image.sha256[:16]}"
 
 
+def image_heading(selected, *, bold: bool = True) -> str:
+    """A selected image's name (bold, for markdown) and its true class where known: 'name — true class: …'."""
+    name = f"**{selected.image.name}**" if bold else selected.image.name
+    return name + (f" — true class: {selected.label}" if selected.label else "")
+
+
 def prediction_chart(predictions: list[Prediction], key: str) -> None:
     """Horizontal bars of the top classes, the winner highlighted, probabilities as percentages."""
     import pandas as pd
@@ -226,7 +232,7 @@ def explanation_rows(
     for row, selected in enumerate(images):
         shown = display_size(selected.image.pixels)
         with st.container(border=True, key=row_key(selected.image)):
-            st.markdown(f"**{selected.image.name}**" + (f" — true class: {selected.label}" if selected.label else ""))
+            st.markdown(image_heading(selected))
             columns = st.columns(len(models) * (2 if show_raw else 1))
             for index, name in enumerate(models):
                 result, raw = results[(name, row)], maps[(name, row)]

@@ -43,7 +43,7 @@ for row, selected in enumerate(images):
     scale = shown.shape[1] / width
     truth = None if selected.box is None else [v * scale for v in selected.box]
     with st.container(border=True, key=components.row_key(selected.image)):
-        st.markdown(f"**{selected.image.name}**" + (f" — true class: {selected.label}" if selected.label else ""))
+        st.markdown(components.image_heading(selected))
         columns = st.columns(len(models))
         for column, name in zip(columns, models, strict=True):
             result = results[(name, row)]

@@ -53,7 +53,7 @@ score_lines = {key: text.format(k=percent) for key, text in EXPLANATIONS.items()
 for row, selected in enumerate(images):
     image = selected.image
     with st.container(border=True, key=components.row_key(image)):
-        st.markdown(f"**{image.name}**" + (f" — true class: {selected.label}" if selected.label else ""))
+        st.markdown(components.image_heading(selected))
         columns = st.columns([2, 3, 3])
         columns[0].image(display_size(image.pixels), width="stretch", caption=f"{image.width}×{image.height}")
         explained = [result.explanations[(name, method)][row] for name in models]
