@@ -35,11 +35,18 @@ class BoxFit:
         """The same fit in the coordinates of an image of another size (the map was resized to the model's input)."""
         factor = np.array([width / map_width, height / map_height] * 2)
         return BoxFit(
-            tuple(float(v) for v in np.asarray(self.box) * factor),
+            scale_box(self.box, width, height, map_width, map_height),
             self.boxes * factor,
             (self.centroid[0] * factor[0], self.centroid[1] * factor[1]),
             self.orders,
         )
+
+
+def scale_box(box, width: int, height: int, from_width: int, from_height: int) -> tuple[float, float, float, float]:
+    """A box [x0, y0, x1, y1] in an image of from_width×from_height moved to the same place in one of width×height."""
+    x_factor, y_factor = width / from_width, height / from_height
+    x0, y0, x1, y1 = box
+    return (float(x0 * x_factor), float(y0 * y_factor), float(x1 * x_factor), float(y1 * y_factor))
 
 
 def mass_of(saliency: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from core.boxes import BoxFit
+from core.boxes import BoxFit, scale_box
 
 UNSIGNED_COLOURMAP = "inferno"
 SIGNED_COLOURMAP = "bwr"  # blue against, red for (as shap draws it)
@@ -82,11 +82,10 @@ def explanation_picture(
     shown = display_size(pixels, side) if side else pixels
     picture = overlay(shown, raw, limit, signed, opacity=opacity, colourmap=colourmap)
     height, width = pixels.shape[:2]
-    factor = (shown.shape[1] / width, shown.shape[0] / height)
     if fit is not None:
         fit = fit.scaled(shown.shape[1], shown.shape[0], width, height)
     if true_box is not None:
-        true_box = [v * factor[i % 2] for i, v in enumerate(true_box)]
+        true_box = scale_box(true_box, shown.shape[1], shown.shape[0], width, height)
     return draw_boxes(picture, fit, true_box, all_boxes=False)
 
 
