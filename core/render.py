@@ -3,6 +3,8 @@ The only place where maps are normalised and coloured (the methods return them r
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -11,12 +13,38 @@ from core.boxes import BoxFit, scale_box
 UNSIGNED_COLOURMAP = "inferno"
 SIGNED_COLOURMAP = "bwr"  # blue against, red for (as shap draws it)
 
+# How maps shown together share a colour scale (see `colour_limits`).
+SHARED = "shared"  # one scale for every map, so strengths compare across images and models
+PER_IMAGE = "per image"  # one scale per image, shared by the models (or methods) explaining it
+PER_MAP = "per map"  # each map its own scale: its strongest evidence gets full colour
+COLOUR_SCALES = (SHARED, PER_IMAGE, PER_MAP)
+
 
 def colour_limit(maps: np.ndarray, signed: bool, percentile: float = 99.5) -> float:
     """The value that gets full colour: a high percentile of |map|, so one hot pixel does not wash out the rest."""
     values = np.abs(np.asarray(maps, np.float64))
     limit = float(np.percentile(values, percentile)) if values.size else 0.0
     return limit if limit > 0 else float(values.max() or 1.0)
+
+
+def colour_limits(
+    maps: Mapping[tuple[Hashable, Hashable], np.ndarray], signed: bool, scale: str
+) -> dict[tuple[Hashable, Hashable], float]:
+    """Each map's colour limit under the policy `scale` (one of COLOUR_SCALES); `maps` are keyed by
+    (model or method, image), and the maps of one image share a limit under PER_IMAGE."""
+    if scale == PER_MAP:
+        return {key: colour_limit(raw, signed) for key, raw in maps.items()}
+    if scale not in COLOUR_SCALES:
+        raise ValueError(f"There is no colour scale '{scale}'; choose one of {', '.join(COLOUR_SCALES)}.")
+    groups: dict[Hashable, list] = {}
+    for key in maps:
+        groups.setdefault(None if scale == SHARED else key[1], []).append(key)
+    limits = {}
+    for keys in groups.values():
+        # Models may have different input sizes, so their maps are pooled as values, not stacked.
+        limit = colour_limit(np.concatenate([np.ravel(maps[key]) for key in keys]), signed)
+        limits |= dict.fromkeys(keys, limit)
+    return limits
 
 
 def colourise(raw: np.ndarray, limit: float, signed: bool, colourmap: str | None = None) -> np.ndarray:

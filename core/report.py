@@ -24,7 +24,7 @@ from core.classify import Prediction, classify
 from core.explain import METHODS, Explanation, explain_images, method_params
 from core.images import DecodedImage
 from core.models import LoadedModel, ModelSpec
-from core.render import colour_limit, display_size, explanation_picture
+from core.render import PER_IMAGE, PER_MAP, colour_limits, display_size, explanation_picture
 
 REPORT_SIDE = 360  # pixels of the longest side of each picture in the report: sharp in print, small files
 CARD_FIELDS = (
@@ -60,6 +60,14 @@ class Comparison:
     @property
     def pair(self) -> bool:
         return len(self.models) == 2
+
+    def maps(self, method: str) -> dict[tuple[str, int], np.ndarray]:
+        """Every raw map of `method`, keyed by (model name, image index), as `colour_limits` takes them."""
+        return {
+            (spec.name, i): result.map
+            for spec in self.models
+            for i, result in enumerate(self.explanations[(spec.name, method)])
+        }
 
     def agreements(self, method: str) -> list[Agreement]:
         """Per image, how much model A's and model B's explanations agree (empty for one model)."""
@@ -170,14 +178,6 @@ def compare(
     )
 
 
-def pair_limits(maps: list[np.ndarray], signed: bool, shared: bool) -> list[float]:
-    """Colour limits for maps shown side by side: one shared by all of them, or one each."""
-    if shared:
-        limit = colour_limit(np.concatenate([np.ravel(m) for m in maps]), signed)
-        return [limit] * len(maps)
-    return [colour_limit(m, signed) for m in maps]
-
-
 def render_report(
     comparison: Comparison,
     *,
@@ -196,8 +196,10 @@ def render_report(
     ]
     if c.pair:
         parts.append(_summary(c))
+    scale = PER_IMAGE if shared else PER_MAP
+    limits = {method: colour_limits(c.maps(method), METHODS[method].signed, scale) for method in c.methods}
     for i, image in enumerate(c.images):
-        parts.append(_image_section(c, i, image, shared, opacity))
+        parts.append(_image_section(c, i, image, limits, opacity))
     parts.append(_models_section(c))
     parts.append(_parameters_section(c, shared))
     return _PAGE.format(title=_text(title), body="\n".join(parts))
@@ -235,7 +237,9 @@ def _score_legend(percent: float) -> str:
     return f"<ul class='legend'>{items}</ul>"
 
 
-def _image_section(c: Comparison, i: int, image: DecodedImage, shared: bool, opacity: float) -> str:
+def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, opacity: float) -> str:
+    """One image: the picture, every model's predictions, then per method each model's overlay (colour limits
+    from `limits[method][(model, i)]`) and how much they agree."""
     truth = c.true_labels[i] if i < len(c.true_labels) else None
     true_box = c.true_boxes[i] if i < len(c.true_boxes) else None
     predictions = "".join(
@@ -245,10 +249,10 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, shared: bool, opa
     rows = []
     for method in c.methods:
         chosen = METHODS[method]
-        results: list[Explanation] = [c.explanations[(spec.name, method)][i] for spec in c.models]
-        limits = pair_limits([r.map for r in results], chosen.signed, shared)
         figures = []
-        for spec, result, limit in zip(c.models, results, limits, strict=True):
+        for spec in c.models:
+            result: Explanation = c.explanations[(spec.name, method)][i]
+            limit = limits[method][(spec.name, i)]
             picture = explanation_picture(
                 image.pixels, result.map, result.fit, limit, chosen.signed,
                 opacity=opacity, colourmap=chosen.colourmap, side=REPORT_SIDE, true_box=true_box,

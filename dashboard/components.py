@@ -220,15 +220,12 @@ def explanation_rows(
 ) -> None:
     """One bordered row per image: for each model, the overlay (and the raw map) with its target and time;
     `transform` changes what is drawn (e.g. only LIME's strongest regions), not the cached result."""
-    import numpy as np
-
     from core.explain import METHODS
-    from core.render import colour_limit, colourise, overlay
+    from core.render import PER_MAP, SHARED, colour_limits, colourise, overlay
 
     signed = METHODS[method].signed
     maps = {key: (transform(result.map) if transform else result.map) for key, result in results.items()}
-    # Models may have different input sizes, so their maps are pooled as values, not stacked.
-    shared_limit = colour_limit(np.concatenate([m.ravel() for m in maps.values()]), signed) if maps else 1.0
+    limits = colour_limits(maps, signed, SHARED if shared else PER_MAP)
     for row, selected in enumerate(images):
         shown = display_size(selected.image.pixels)
         with st.container(border=True, key=row_key(selected.image)):
@@ -236,7 +233,7 @@ def explanation_rows(
             columns = st.columns(len(models) * (2 if show_raw else 1))
             for index, name in enumerate(models):
                 result, raw = results[(name, row)], maps[(name, row)]
-                limit = shared_limit if shared else colour_limit(raw, signed)
+                limit = limits[(name, row)]
                 picture = overlay(shown, raw, limit, signed, opacity=opacity, colourmap=colourmap)
                 column = columns[index * (2 if show_raw else 1)]
                 column.image(
