@@ -123,10 +123,12 @@ def command_explain(args: argparse.Namespace) -> None:
     import numpy as np
     from PIL import Image
 
+    from core import boxes
     from core.explain import explain_images, method_named
     from core.render import colour_limit, explanation_picture
     from core.scoring import load_model
 
+    boxes.warm_up()  # compiles the box fit while the model loads
     spec = _resolve_model(args.model, args)
     method = method_named(args.method)
     params = method.parse(_parse_params(args.param))
@@ -147,7 +149,7 @@ def command_explain(args: argparse.Namespace) -> None:
         np.save(args.out / f"{stem}.npy", result.map)
         limit = colour_limit(result.map, method.signed)
         picture = explanation_picture(
-            image.pixels, result.map, result.box, limit, method.signed, colourmap=method.colourmap, side=None
+            image.pixels, result.map, result.fit, limit, method.signed, colourmap=method.colourmap, side=None
         )
         Image.fromarray(picture).save(args.out / f"{stem}.png")
         record = {
@@ -157,8 +159,8 @@ def command_explain(args: argparse.Namespace) -> None:
             "target": result.target_label,
             "map": f"{stem}.npy",
             "overlay": f"{stem}.png",
-            "box": [round(v, 2) for v in result.box.box],
-            "centroid": [round(v, 2) for v in result.box.centroid],
+            "box": [round(v, 2) for v in result.fit.box],
+            "centroid": [round(v, 2) for v in result.fit.centroid],
             "map_size": list(result.map.shape),
             "signed": method.signed,
             "params": params,
@@ -170,10 +172,12 @@ def command_explain(args: argparse.Namespace) -> None:
 
 
 def command_report(args: argparse.Namespace) -> None:
+    from core import boxes
     from core.explain import method_named
     from core.report import compare, render_report
     from core.scoring import load_model
 
+    boxes.warm_up()  # compiles the box fit while the models load
     specs = [_resolve_model(name, args) for name in dict.fromkeys(args.model)]
     if len(specs) > 2:
         raise UserError("A report compares one or two models; give --model once or twice.")

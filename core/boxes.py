@@ -9,6 +9,7 @@ the four sides are run and their boxes averaged.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from itertools import permutations
@@ -34,11 +35,18 @@ class BoxFit:
         """The same fit in the coordinates of an image of another size (the map was resized to the model's input)."""
         factor = np.array([width / map_width, height / map_height] * 2)
         return BoxFit(
-            tuple(float(v) for v in np.asarray(self.box) * factor),
+            scale_box(self.box, width, height, map_width, map_height),
             self.boxes * factor,
             (self.centroid[0] * factor[0], self.centroid[1] * factor[1]),
             self.orders,
         )
+
+
+def scale_box(box, width: int, height: int, from_width: int, from_height: int) -> tuple[float, float, float, float]:
+    """A box [x0, y0, x1, y1] in an image of from_width×from_height moved to the same place in one of width×height."""
+    x_factor, y_factor = width / from_width, height / from_height
+    x0, y0, x1, y1 = box
+    return (float(x0 * x_factor), float(y0 * y_factor), float(x1 * x_factor), float(y1 * y_factor))
 
 
 def mass_of(saliency: np.ndarray) -> np.ndarray:
@@ -73,10 +81,13 @@ def fit_box(saliency: np.ndarray, tol: float = 0.9, smoothing: int = 3) -> BoxFi
     return BoxFit(tuple(float(v) for v in boxes.mean(axis=0)), boxes, centroid, ORDERS)
 
 
-def warm_up() -> None:
-    """Compiles the box fitting now (about 3 s the first time) or loads it from numba's cache in __pycache__
-    (about 0.3 s), rather than on the first map. Importing this module starts it in a background thread."""
-    fit_box(np.eye(4))
+@functools.cache  # once per process: later calls return the same thread
+def warm_up() -> threading.Thread:
+    """Starts compiling the box fit in a background thread (about 3 s the first time, 0.3 s from numba's cache
+    in __pycache__), so that the first map does not pay for it."""
+    thread = threading.Thread(target=fit_box, args=(np.eye(4),), name="fit_box warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 # The box fitting runs as compiled loops (numba): as array operations the 64 side moves of a 160x160 map
@@ -249,8 +260,3 @@ def foreground_background(
     # P(fg | colour) = 1 / (1 + exp(log p_bg − log p_fg)), computed stably.
     probability = 1.0 / (1.0 + np.exp(np.clip(log_densities[1] - log_densities[0], -50, 50)))
     return ForegroundSplit(foreground, background, probability.reshape(values.shape).astype(np.float32))
-
-
-# The first fit in a process would otherwise pay numba's compile (or cache load) in front of a user: the
-# dashboard and the command line import this module long before their first box.
-threading.Thread(target=warm_up, name="fit_box warm-up", daemon=True).start()

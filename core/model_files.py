@@ -54,7 +54,9 @@ def max_bytes() -> int:
         return DEFAULT_MAX_BYTES
 
 
-def _size(path: Path) -> int:
+def bytes_on_disk(path: Path) -> int:
+    """The size of a model file, or of every file in a model folder (a SavedModel), in bytes."""
+    path = Path(path)
     if path.is_dir():
         return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
     return path.stat().st_size
@@ -62,7 +64,7 @@ def _size(path: Path) -> int:
 
 def check_size(path: Path) -> None:
     limit = max_bytes()
-    size = _size(path)
+    size = bytes_on_disk(path)
     if size > limit:
         raise ModelError(
             f"{path.name} is {_amount(size)}, more than the {_amount(limit)} this app loads; "

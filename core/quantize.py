@@ -21,7 +21,7 @@ import numpy as np
 
 from core.catalog import get_spec
 from core.errors import ModelError
-from core.model_files import card_path
+from core.model_files import bytes_on_disk, card_path
 from core.scoring import LoadedModel, load_model
 from core.spec import ModelSpec, spec_from_file
 
@@ -47,13 +47,6 @@ class QuantizeReport:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "size_ratio": round(self.size_ratio, 4)}
-
-
-def _bytes(path: Path) -> int:
-    path = Path(path)
-    if path.is_dir():
-        return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
-    return path.stat().st_size
 
 
 def _ms_per_image(model: LoadedModel, pixels: np.ndarray) -> float:
@@ -127,7 +120,7 @@ def quantize(spec: ModelSpec | str, out_path: str | Path, images: list[np.ndarra
         tflite_path=str(out_path),
         card_path=str(card_file),
         images=len(pixels),
-        original_bytes=_bytes(spec.path),
+        original_bytes=bytes_on_disk(spec.path),
         tflite_bytes=len(flatbuffer),
         original_ms_per_image=round(_ms_per_image(original, pixels), 3),
         tflite_ms_per_image=round(_ms_per_image(converted, pixels), 3),

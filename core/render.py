@@ -3,13 +3,21 @@ The only place where maps are normalised and coloured (the methods return them r
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
+
 import numpy as np
 from PIL import Image, ImageDraw
 
-from core.boxes import BoxFit
+from core.boxes import BoxFit, scale_box
 
 UNSIGNED_COLOURMAP = "inferno"
 SIGNED_COLOURMAP = "bwr"  # blue against, red for (as shap draws it)
+
+# How maps shown together share a colour scale (see `colour_limits`).
+SHARED = "shared"  # one scale for every map, so strengths compare across images and models
+PER_IMAGE = "per image"  # one scale per image, shared by the models (or methods) explaining it
+PER_MAP = "per map"  # each map its own scale: its strongest evidence gets full colour
+COLOUR_SCALES = (SHARED, PER_IMAGE, PER_MAP)
 
 
 def colour_limit(maps: np.ndarray, signed: bool, percentile: float = 99.5) -> float:
@@ -17,6 +25,26 @@ def colour_limit(maps: np.ndarray, signed: bool, percentile: float = 99.5) -> fl
     values = np.abs(np.asarray(maps, np.float64))
     limit = float(np.percentile(values, percentile)) if values.size else 0.0
     return limit if limit > 0 else float(values.max() or 1.0)
+
+
+def colour_limits(
+    maps: Mapping[tuple[Hashable, Hashable], np.ndarray], signed: bool, scale: str
+) -> dict[tuple[Hashable, Hashable], float]:
+    """Each map's colour limit under the policy `scale` (one of COLOUR_SCALES); `maps` are keyed by
+    (model or method, image), and the maps of one image share a limit under PER_IMAGE."""
+    if scale == PER_MAP:
+        return {key: colour_limit(raw, signed) for key, raw in maps.items()}
+    if scale not in COLOUR_SCALES:
+        raise ValueError(f"There is no colour scale '{scale}'; choose one of {', '.join(COLOUR_SCALES)}.")
+    groups: dict[Hashable, list] = {}
+    for key in maps:
+        groups.setdefault(None if scale == SHARED else key[1], []).append(key)
+    limits = {}
+    for keys in groups.values():
+        # Models may have different input sizes, so their maps are pooled as values, not stacked.
+        limit = colour_limit(np.concatenate([np.ravel(maps[key]) for key in keys]), signed)
+        limits |= dict.fromkeys(keys, limit)
+    return limits
 
 
 def colourise(raw: np.ndarray, limit: float, signed: bool, colourmap: str | None = None) -> np.ndarray:
@@ -29,7 +57,8 @@ def colourise(raw: np.ndarray, limit: float, signed: bool, colourmap: str | None
 
 
 def resize_map(raw: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bilinear resize of one (h, w) float map to the displayed image's size."""
+    """One (h, w) map resized bilinearly to (height, width) float32, pixel centres aligned: a layer's map to the
+    model's input, or a map to the displayed image."""
     if raw.shape == (height, width):
         return raw.astype(np.float32)
     return np.asarray(Image.fromarray(raw.astype(np.float32), mode="F").resize((width, height), Image.BILINEAR))
@@ -81,11 +110,10 @@ def explanation_picture(
     shown = display_size(pixels, side) if side else pixels
     picture = overlay(shown, raw, limit, signed, opacity=opacity, colourmap=colourmap)
     height, width = pixels.shape[:2]
-    factor = (shown.shape[1] / width, shown.shape[0] / height)
     if fit is not None:
         fit = fit.scaled(shown.shape[1], shown.shape[0], width, height)
     if true_box is not None:
-        true_box = [v * factor[i % 2] for i, v in enumerate(true_box)]
+        true_box = scale_box(true_box, shown.shape[1], shown.shape[0], width, height)
     return draw_boxes(picture, fit, true_box, all_boxes=False)
 
 

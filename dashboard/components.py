@@ -14,6 +14,12 @@ def row_key(image) -> str:
     return f"image_{image.sha256[:16]}"
 
 
+def image_heading(selected, *, bold: bool = True) -> str:
+    """A selected image's name (bold, for markdown) and its true class where known: 'name — true class: …'."""
+    name = f"**{selected.image.name}**" if bold else selected.image.name
+    return name + (f" — true class: {selected.label}" if selected.label else "")
+
+
 def prediction_chart(predictions: list[Prediction], key: str) -> None:
     """Horizontal bars of the top classes, the winner highlighted, probabilities as percentages."""
     import pandas as pd
@@ -227,23 +233,20 @@ def explanation_rows(
 ) -> None:
     """One bordered row per image: for each model, the overlay (and the raw map) with its target and time;
     `transform` changes what is drawn (e.g. only LIME's strongest regions), not the cached result."""
-    import numpy as np
-
     from core.explain import METHODS
-    from core.render import colour_limit, colourise, overlay
+    from core.render import PER_MAP, SHARED, colour_limits, colourise, overlay
 
     signed = METHODS[method].signed
     maps = {key: (transform(result.map) if transform else result.map) for key, result in results.items()}
-    # Models may have different input sizes, so their maps are pooled as values, not stacked.
-    shared_limit = colour_limit(np.concatenate([m.ravel() for m in maps.values()]), signed) if maps else 1.0
+    limits = colour_limits(maps, signed, SHARED if shared else PER_MAP)
     for row, selected in enumerate(images):
         shown = display_size(selected.image.pixels)
         with st.container(border=True, key=row_key(selected.image)):
-            st.markdown(f"**{selected.image.name}**" + (f" — true class: {selected.label}" if selected.label else ""))
+            st.markdown(image_heading(selected))
             columns = st.columns(len(models) * (2 if show_raw else 1))
             for index, name in enumerate(models):
                 result, raw = results[(name, row)], maps[(name, row)]
-                limit = shared_limit if shared else colour_limit(raw, signed)
+                limit = limits[(name, row)]
                 picture = overlay(shown, raw, limit, signed, opacity=opacity, colourmap=colourmap)
                 column = columns[index * (2 if show_raw else 1)]
                 column.image(

@@ -197,6 +197,11 @@ def selected_images() -> tuple[list[SelectedImage], list[str]]:
     return [unique[h] for h in dict.fromkeys(selected.image.sha256 for selected in images)], errors
 
 
+def file_safe(text: str) -> str:
+    """`text` for a download's file name: every character but letters, digits, '-' and '_' becomes '-'."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
+
+
 @dataclass(frozen=True)
 class Quantized:
     """A model converted to float16 TFLite: the comparison, the file and its card, ready to download."""
@@ -214,7 +219,7 @@ def quantized(model_name: str) -> Quantized:
     from core.quantize import quantize
 
     spec = get_model(model_name).spec
-    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in spec.name).strip("-") or "model"
+    stem = file_safe(spec.name).strip("-") or "model"
     with tempfile.TemporaryDirectory(prefix="explain-quantize-") as folder:
         report = quantize(spec, Path(folder) / f"{stem}-float16.tflite", [s.image.pixels for s in samples()])
         return Quantized(

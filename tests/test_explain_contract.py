@@ -73,9 +73,9 @@ def test_explain_images_fits_the_box_in_the_given_images_coordinates(bundled_mod
     big = np.repeat(np.repeat(dog.pixels, 2, axis=0), 2, axis=1)  # 320x320: twice the model's input size
     result = explain_images(bundled_models["demo-resnet"], [big], "gradcam")[0]
     assert result.map.shape == (160, 160) and result.target_label in dataset.LABELS
-    x0, y0, x1, y1 = result.box.box
+    x0, y0, x1, y1 = result.fit.box
     assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 320
-    assert result.box.centroid[0] > 0 and result.seconds > 0
+    assert result.fit.centroid[0] > 0 and result.seconds > 0
 
 
 def test_integrated_gradients_reports_its_completeness_error(bundled_models):

@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 
 from core.boxes import fit_box
-from core.render import colour_limit, colourise, draw_boxes, overlay
+from core.render import PER_IMAGE, PER_MAP, SHARED, colour_limit, colour_limits, colourise, draw_boxes, overlay
 
 
 def test_a_zero_map_leaves_the_image_untouched():
@@ -26,6 +27,22 @@ def test_shared_scale_is_one_limit_and_per_image_follows_each_map():
     maps = np.stack([np.full((5, 5), 1.0), np.full((5, 5), 4.0)])
     assert colour_limit(maps, False) == 4.0  # shared: one limit over every map
     assert [colour_limit(m, False) for m in maps] == [1.0, 4.0]  # per image
+
+
+def test_colour_scale_policies_pool_every_map_each_image_or_none():
+    # Two models of different input sizes, two images: maps of 1, 2 (image 0) and 3, 4 (image 1).
+    maps = {
+        ("small", 0): np.full((4, 4), 1.0),
+        ("large", 0): np.full((8, 8), 2.0),
+        ("small", 1): np.full((4, 4), 3.0),
+        ("large", 1): np.full((8, 8), 4.0),
+    }
+    assert set(colour_limits(maps, False, SHARED).values()) == {4.0}
+    assert colour_limits(maps, False, PER_IMAGE) == {key: 2.0 if key[1] == 0 else 4.0 for key in maps}
+    assert colour_limits(maps, False, PER_MAP) == {key: raw[0, 0] for key, raw in maps.items()}
+    assert colour_limits({}, False, SHARED) == {}
+    with pytest.raises(ValueError, match="no colour scale"):
+        colour_limits(maps, False, "per planet")
 
 
 def test_colour_limit_ignores_a_single_hot_pixel():

@@ -15,7 +15,8 @@ from PIL import Image
 
 from core.__main__ import main
 from core.images import image_from_array
-from core.report import compare, pair_limits, render_report
+from core.render import PER_IMAGE, PER_MAP, colour_limits
+from core.report import compare, render_report
 from core.samples import sample_images
 
 
@@ -112,8 +113,9 @@ def test_numbers_download_as_json_and_csv_with_one_row_per_image_and_method(comp
 
 def test_shared_colour_scale_is_one_limit_for_the_pair():
     weak, strong = np.full((4, 4), 0.1, np.float32), np.full((4, 4), 10.0, np.float32)
-    assert pair_limits([weak, strong], False, shared=True) == [10.0, 10.0]
-    assert pair_limits([weak, strong], False, shared=False) == pytest.approx([0.1, 10.0])
+    pair = {("model a", 0): weak, ("model b", 0): strong}  # the report's policy: shared by the pair, or per model
+    assert list(colour_limits(pair, False, PER_IMAGE).values()) == [10.0, 10.0]
+    assert list(colour_limits(pair, False, PER_MAP).values()) == pytest.approx([0.1, 10.0])
 
 
 def test_report_command_writes_html_json_and_csv_for_a_folder_of_images(tmp_path, capsys):

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core import boxes
 from core.boxes import BoxFit, fit_box
 from core.errors import MethodError
+from core.explain import perturbation
 from core.explain.gradcam import gradcam, gradcam_plus_plus
 from core.explain.perturbation import SEGMENTATIONS, lime, shap_gradient, shap_partition
 from core.explain.registry import Family, Method, Parameter
@@ -214,14 +216,14 @@ def explain(
 
 @dataclass(frozen=True)
 class Explanation:
-    """One image explained: the raw map (model input space), its target and the box fitted to it,
-    the box in the coordinates of the image as given."""
+    """One image explained: the raw map (model input space), its target and the box fit of the map,
+    in the coordinates of the image as given."""
 
     method: str
     map: np.ndarray
     target: int
     target_label: str
-    box: BoxFit
+    fit: BoxFit
     seconds: float
     diagnostics: dict = field(default_factory=dict)  # e.g. {"completeness_error": 0.003}
 
@@ -257,7 +259,9 @@ def explain_images(
 
 
 def warm_up(model: LoadedModel) -> None:
-    """Compiles the model's input-gradient step (and the box fit) on one blank image, so the first map a user
-    asks for costs what every later one does (tracing takes about a second); nothing without gradients."""
+    """Compiles the box fit, LIME's sampler and the model's input-gradient step (on one blank image), so the first
+    map a user asks for costs what every later one does (tracing takes about a second)."""
+    boxes.warm_up()  # both in the background; models without gradients fit boxes too (SHAP, LIME)
+    perturbation.warm_up()
     if model.differentiable:  # the whole path: resize, scores, the gradient step and the box fit
         explain_images(model, [np.zeros((8, 8, 3), np.uint8)], "saliency", [0])

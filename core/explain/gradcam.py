@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.explain.gradients import default_layer, layer_gradients
+from core.render import resize_map
 from core.scoring import LoadedModel
 
 
@@ -38,7 +39,10 @@ def class_activation_maps(
     activations, gradients, _ = layer_gradients(model, pixels, targets, layer or default_layer(model), batch_size)
     weigh = _weights_gradcam_plus_plus if plus_plus else _weights_gradcam
     maps = np.maximum(np.einsum("nk,nhwk->nhw", weigh(activations, gradients), activations), 0).astype(np.float32)
-    return resize_maps(maps, pixels.shape[1:3]) if resize else maps
+    if not resize:
+        return maps
+    height, width = pixels.shape[1:3]
+    return np.stack([resize_map(m, width, height) for m in maps])
 
 
 def gradcam(
@@ -53,16 +57,3 @@ def gradcam_plus_plus(
 ) -> np.ndarray:
     """Grad-CAM++ (Chattopadhyay et al. 2018)."""
     return class_activation_maps(model, pixels, targets, layer=layer, plus_plus=True, batch_size=batch_size)
-
-
-def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of (N, h, w) maps to (N, H, W), pixel centres aligned."""
-    from PIL import Image
-
-    height, width = size
-    return np.stack(
-        [
-            np.asarray(Image.fromarray(m.astype(np.float32), mode="F").resize((width, height), Image.BILINEAR))
-            for m in maps
-        ]
-    ).astype(np.float32)

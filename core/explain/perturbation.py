@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
-
-# lime draws a tqdm bar on stderr for every image and has no switch for it; the dashboard shows its own.
-os.environ.setdefault("TQDM_DISABLE", "1")
 
 from core.explain.gradients import input_gradients
 from core.scoring import LoadedModel
@@ -284,10 +280,14 @@ def _compose(switched_on, segments, kept, hidden):
     return images
 
 
-# Compile the sampler (about a second the first time, then loaded from numba's cache in __pycache__) in the
-# background at import, rather than in front of the first LIME map.
-threading.Thread(
-    target=lambda: _compose(np.ones((1, 1), bool), np.zeros((1, 1), np.int64), *np.zeros((2, 1, 1, 1), np.float32)),
-    name="LIME sampler warm-up",
-    daemon=True,
-).start()
+@functools.cache  # once per process: later calls return the same thread
+def warm_up() -> threading.Thread:
+    """Starts compiling LIME's sampler in a background thread (about a second the first time, then loaded from
+    numba's cache in __pycache__), rather than in front of the first LIME map."""
+    thread = threading.Thread(
+        target=lambda: _compose(np.ones((1, 1), bool), np.zeros((1, 1), np.int64), *np.zeros((2, 1, 1, 1), np.float32)),
+        name="LIME sampler warm-up",
+        daemon=True,
+    )
+    thread.start()
+    return thread

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from core.boxes import fit_box, iou
+from core.boxes import fit_box, iou, scale_box
 from core.explain import METHODS, Family
 from core.render import colourise, display_size, draw_boxes
 from dashboard import components, state
@@ -43,10 +43,9 @@ scores = {name: [] for name in models}
 for row, selected in enumerate(images):
     shown = display_size(selected.image.pixels)
     height, width = selected.image.pixels.shape[:2]
-    scale = shown.shape[1] / width
-    truth = None if selected.box is None else [v * scale for v in selected.box]
+    truth = None if selected.box is None else scale_box(selected.box, shown.shape[1], shown.shape[0], width, height)
     with st.container(border=True, key=components.row_key(selected.image)):
-        st.markdown(f"**{selected.image.name}**" + (f" — true class: {selected.label}" if selected.label else ""))
+        st.markdown(components.image_heading(selected))
         columns = st.columns(len(models))
         for column, name in zip(columns, models, strict=True):
             result = results[(name, row)]

@@ -24,8 +24,7 @@ for row, selected in enumerate(images):
     with st.container(border=True, key=components.row_key(selected.image)):
         columns = st.columns([1.1] + [2] * len(results), gap="large")
         with columns[0]:
-            caption = selected.image.name + (f" — true class: {selected.label}" if selected.label else "")
-            st.image(selected.image.pixels, caption=caption, width="stretch")
+            st.image(selected.image.pixels, caption=components.image_heading(selected, bold=False), width="stretch")
         for column, (name, predictions) in zip(columns[1:], results.items(), strict=False):
             with column:
                 st.subheader(name, divider="gray")

@@ -63,4 +63,4 @@ def comparison(images, models: list[str], results: dict, params: dict, percent: 
 def file_stem(name: str) -> str:
     """A download's file name from an image's (already cleaned) name, without its extension."""
     stem = name.rsplit(".", 1)[0] if "." in name else name
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in stem)[:60] or "image"
+    return state.file_safe(stem)[:60] or "image"

@@ -7,8 +7,7 @@ import streamlit as st
 from core.agreement import EXPLANATIONS, mean_agreement
 from core.explain import METHODS
 from core.images import encode_png
-from core.render import display_size, explanation_picture
-from core.report import pair_limits
+from core.render import PER_IMAGE, PER_MAP, colour_limits, display_size, explanation_picture
 from dashboard import components
 from dashboard.views.common import all_labels, comparison, file_stem, images_and_models
 
@@ -50,17 +49,17 @@ if results is None:
 result = comparison(images, models, {method: results}, {method: params}, percent)
 scores = result.agreements(method)
 score_lines = {key: text.format(k=percent) for key, text in EXPLANATIONS.items()}
+limits = colour_limits(result.maps(method), signed, PER_IMAGE if shared else PER_MAP)
 for row, selected in enumerate(images):
     image = selected.image
     with st.container(border=True, key=components.row_key(image)):
-        st.markdown(f"**{image.name}**" + (f" — true class: {selected.label}" if selected.label else ""))
+        st.markdown(components.image_heading(selected))
         columns = st.columns([2, 3, 3])
         columns[0].image(display_size(image.pixels), width="stretch", caption=f"{image.width}×{image.height}")
-        explained = [result.explanations[(name, method)][row] for name in models]
-        limits = pair_limits([e.map for e in explained], signed, shared)
-        for column, name, explanation, limit in zip(columns[1:], models, explained, limits, strict=True):
+        for column, name in zip(columns[1:], models, strict=True):
+            explanation, limit = result.explanations[(name, method)][row], limits[(name, row)]
             picture = explanation_picture(
-                image.pixels, explanation.map, explanation.box, limit, signed,
+                image.pixels, explanation.map, explanation.fit, limit, signed,
                 opacity=opacity, colourmap=colourmap, true_box=selected.box,
             )  # fmt: skip
             with column:

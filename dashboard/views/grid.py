@@ -3,8 +3,7 @@
 import streamlit as st
 
 from core.explain import METHODS
-from core.render import explanation_picture
-from core.report import pair_limits
+from core.render import PER_MAP, SHARED, colour_limits, explanation_picture
 from dashboard import components, state
 from dashboard.views.common import images_and_models
 
@@ -52,11 +51,12 @@ for method in methods:
     else:  # SHAP and LIME show their cost in their cell and wait for a click
         pending.append(method)
 
+# Colour limits by (method, image): on this one image, a shared scale is one for the unsigned maps and one
+# for the signed ones.
 limits = {}
 for signed in (False, True):
-    kind = [name for name in results if METHODS[name].signed == signed]
-    for name, limit in zip(kind, pair_limits([results[n].map for n in kind], signed, shared), strict=True):
-        limits[name] = limit
+    same_kind = {(name, 0): result.map for name, result in results.items() if METHODS[name].signed == signed}
+    limits |= colour_limits(same_kind, signed, SHARED if shared else PER_MAP)
 
 prediction = state.classify_images(model, (selected.image.sha256,), (selected.image,), 3)[0][0]
 st.markdown(
@@ -73,13 +73,13 @@ for index, method in enumerate(methods):
             if found is None:
                 continue
             results[method] = found[(model, 0)]
-            limits[method] = pair_limits([results[method].map], chosen.signed, False)[0]
+            limits |= colour_limits({(method, 0): results[method].map}, chosen.signed, PER_MAP)
         result = results.get(method)
         if result is None:
             continue
         picture = explanation_picture(
-            selected.image.pixels, result.map, result.box, limits[method], chosen.signed,
+            selected.image.pixels, result.map, result.fit, limits[(method, 0)], chosen.signed,
             side=480, true_box=selected.box,
         )  # fmt: skip
-        st.image(picture, width="stretch", caption=f"{result.seconds:.2f} s · colour limit {limits[method]:.3g}")
+        st.image(picture, width="stretch", caption=f"{result.seconds:.2f} s · colour limit {limits[(method, 0)]:.3g}")
         st.caption(f"{chosen.caption} Colours: {chosen.legend}")

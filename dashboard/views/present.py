@@ -4,8 +4,7 @@ one plain sentence under each method on what it shows and how to read its colour
 import streamlit as st
 
 from core.explain import METHODS
-from core.render import explanation_picture
-from core.report import pair_limits
+from core.render import SHARED, colour_limits, explanation_picture
 from dashboard import components, state
 
 # The methods worth showing to an audience, in the order a story goes: cheap and sharp first.
@@ -74,14 +73,14 @@ with st.container(key="present_pictures"):
         if selected.label:
             st.caption(f"True class: {selected.label}; dashed green: where the dog is.")
     if results is not None:
-        limit = pair_limits([results[(name, 0)].map for name in models], chosen.signed, shared=True)[0]
+        limits = colour_limits({key: result.map for key, result in results.items()}, chosen.signed, SHARED)
         for column, name in zip(columns[1:], models, strict=True):
-            result = results[(name, 0)]
+            result, limit = results[(name, 0)], limits[(name, 0)]
             top = state.classify_images(name, (selected.image.sha256,), (selected.image,), 3)[0][0]
             with column:
                 st.subheader(f"{name}: {top.label} ({top.probability:.0%})")
                 picture = explanation_picture(
-                    selected.image.pixels, result.map, result.box, limit, chosen.signed,
+                    selected.image.pixels, result.map, result.fit, limit, chosen.signed,
                     colourmap=chosen.colourmap, side=720, true_box=selected.box,
                 )  # fmt: skip
                 st.image(picture)
