@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-import core  # noqa: F401
+import core
 from core import dataset
 from core.boxes import fit_box, iou
 from core.catalog import BUNDLED
@@ -29,6 +29,7 @@ SOURCES = {
 
 
 def main(argv: list[str] | None = None) -> None:
+    core.quiet_tensorflow()  # before anything imports TensorFlow
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--seed", type=int, default=3, help="an image set no model was trained or validated on")

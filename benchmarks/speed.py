@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-import core  # noqa: F401
+import core
 from core import dataset
 from core.boxes import fit_box
 from core.catalog import BUNDLED
@@ -197,6 +197,7 @@ def _print(model_name: str, rows: list[Row], forward_ms: tuple[float, float], co
 
 
 def main(argv: list[str] | None = None) -> None:
+    core.quiet_tensorflow()  # before anything imports TensorFlow
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=8, help="images per call of a gradient method")
     parser.add_argument(

@@ -341,6 +341,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import core
+
+    core.quiet_tensorflow()  # before any command imports TensorFlow
     args = build_parser().parse_args(argv)
     if getattr(args, "top", 1) < 1:
         print("error: --top must be at least 1.", file=sys.stderr)

@@ -15,6 +15,9 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+import core  # noqa: E402
+
+core.quiet_tensorflow()  # before the first page imports TensorFlow
 from core import zoo  # noqa: E402
 from core.catalog import registry_errors  # noqa: E402
 from core.errors import UntrustedModelError, UserError  # noqa: E402

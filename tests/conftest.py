@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import core  # noqa: F401  (quiets TensorFlow's C++ logging before anything imports it)
+import core
+
+core.quiet_tensorflow()  # before any test imports TensorFlow
 
 
 @pytest.fixture(scope="session")

@@ -116,6 +116,11 @@ def test_smoothgrad_without_noise_is_saliency_and_a_seed_fixes_it(keras, tmp_pat
     assert not np.allclose(first, smoothgrad(loaded, pixels, np.array([1, 1]), samples=4, seed=2))
 
 
-def test_every_registered_method_has_a_caption_and_a_cost():
+def test_every_registered_method_costs_at_least_one_pass_and_more_with_a_bigger_budget():
     for method in METHODS.values():
-        assert method.caption.endswith(".") and method.passes(method.defaults) >= 1
+        assert method.passes(method.defaults) >= 1
+        budgets = [p for p in method.parameters if p.name in ("samples", "steps", "max_evals", "num_samples")]
+        for budget in budgets:
+            assert method.passes(
+                {**method.defaults, budget.name: 2 * method.defaults[budget.name]}
+            ) == 2 * method.passes(method.defaults)

@@ -177,7 +177,6 @@ def test_perturbation_maps_are_finite_float32_per_image_and_leave_the_input_alon
 def test_perturbation_methods_are_registered_with_their_costs():
     assert {name: METHODS[name].signed for name in BUDGETS} == {"shap": True, "shap-gradient": True, "lime": True}
     assert METHODS["shap-gradient"].needs_gradients and not METHODS["lime"].needs_gradients
-    assert METHODS["shap"].defaults == {"max_evals": 300, "blur": 16}
     assert [METHODS[name].evaluations(METHODS[name].defaults) for name in BUDGETS] == [300, 50, 300]
     # The cost in forward passes: expected gradients' 50 forward and backward passes count three forwards each.
     assert [METHODS[name].passes(METHODS[name].defaults) for name in BUDGETS] == [300, 150, 300]

@@ -85,7 +85,11 @@ def test_resnet50v2_loads_through_the_zoo_code_path_from_a_local_weights_file(ke
     original.save_weights(weights)
     spec = dataclasses.replace(known_models()["resnet50v2"], path=weights)
     model = load_model(spec)
-    assert model.differentiable and model.units == 1000 and model.model.get_layer(spec.gradcam_layer) is not None
+    assert (
+        model.differentiable
+        and model.units == 1000
+        and len(model.model.get_layer(spec.gradcam_layer).output.shape) == 4
+    )
     pixels = np.random.default_rng(1).uniform(0, 255, (1, 224, 224, 3)).astype(np.float32)
     expected = original.predict(keras.applications.resnet_v2.preprocess_input(pixels.copy()), verbose=0)
     np.testing.assert_allclose(model.probabilities(pixels), expected, atol=1e-5)
