@@ -1,4 +1,4 @@
-"""Command line: `python -m core models`, `methods`, `classify`, `explain`, `report`, `download` and `quantize`
+"""Command line: `python -m core models`, `methods`, `classify`, `explain`, `report`, `download` and `quantise`
 (see `--help`)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _model_options(args: argparse.Namespace) -> dict:
     return {
         "labels": args.labels,
         "preprocessing": args.preprocess,
-        "color_mode": args.color,
+        "colour_mode": args.color,
         "output": args.output,
         "trusted": args.trusted,
     }
@@ -52,7 +52,7 @@ def command_models(args: argparse.Namespace) -> None:
                     "gradients": spec.differentiable,
                     "path": str(spec.path),
                     "input_size": list(spec.input_size),
-                    "color_mode": spec.color_mode,
+                    "color_mode": spec.colour_mode,
                     "labels": list(spec.labels) if len(spec.labels) <= 20 else f"{len(spec.labels)} classes",
                     "output": spec.output,
                     "preprocessing": spec.preprocessing,
@@ -80,10 +80,10 @@ def command_download(args: argparse.Namespace) -> None:
     print(json.dumps({"name": spec.name, "path": str(download(spec, progress)), "ready": spec.ready}), flush=True)
 
 
-def command_quantize(args: argparse.Namespace) -> None:
-    from core.quantize import quantize
+def command_quantise(args: argparse.Namespace) -> None:
+    from core.quantise import quantise
 
-    report = quantize(_resolve_model(args.model, args), args.out)
+    report = quantise(_resolve_model(args.model, args), args.out)
     print(json.dumps(report.as_dict()), flush=True)
 
 
@@ -307,19 +307,19 @@ def build_parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="download the ImageNet weights of resnet50v2 or efficientnetb1")
     download.add_argument("--model", required=True, help="resnet50v2 or efficientnetb1")
     download.set_defaults(run=command_download)
-    quantize = commands.add_parser(
+    quantise = commands.add_parser(
         "quantize", help="convert a Keras model to float16 TFLite and compare it with the original (JSON)"
     )
-    quantize.add_argument("--model", required=True, help="model name or model file/folder")
-    _add_model_options(quantize)
-    quantize.add_argument("--out", type=Path, required=True, help="the .tflite file to write (a card .json beside it)")
-    quantize.set_defaults(run=command_quantize)
+    quantise.add_argument("--model", required=True, help="model name or model file/folder")
+    _add_model_options(quantise)
+    quantise.add_argument("--out", type=Path, required=True, help="the .tflite file to write (a card .json beside it)")
+    quantise.set_defaults(run=command_quantise)
     return parser
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     from core.preprocessing import names
-    from core.spec import COLOR_MODES, OUTPUT_KINDS
+    from core.spec import COLOUR_MODES, OUTPUT_KINDS
 
     group = parser.add_argument_group(
         "for a model given as a file (else read from the card beside it, then guessed from the model)"
@@ -330,7 +330,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="PRESET",
         help=f"one of {', '.join(names())}, or scale=S,offset=O for x*S+O on 0-255 pixels (default raw)",
     )
-    group.add_argument("--color", choices=COLOR_MODES, help="colour mode (default: from the model's input)")
+    group.add_argument("--color", choices=COLOUR_MODES, help="colour mode (default: from the model's input)")
     group.add_argument("--output", choices=OUTPUT_KINDS, help="what the model outputs (default: guessed)")
     group.add_argument(
         "--trusted",

@@ -129,7 +129,7 @@ def _read_registry(path: Path, modified: int, size: int) -> tuple[tuple[ModelSpe
                     name=text_or_none(entry.get("name"), "name"),
                     labels=labels,
                     preprocessing=text_or_none(entry.get("preprocessing"), "preprocessing"),
-                    color_mode=text_or_none(entry.get("color_mode"), "color_mode"),
+                    colour_mode=text_or_none(entry.get("color_mode"), "color_mode"),
                     output=text_or_none(entry.get("output"), "output"),
                     trusted=entry.get("trusted") is True,
                     gradcam_layer=text_or_none(entry.get("gradcam_layer"), "gradcam_layer"),

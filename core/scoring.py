@@ -38,7 +38,7 @@ class LoadedModel:
         self.differentiable = model_files.differentiable(model)
         self.units = model_files.output_units(model)
         check_output(spec.output, self.units, spec.name)
-        check_preprocessing(spec.preprocessing, spec.color_mode)
+        check_preprocessing(spec.preprocessing, spec.colour_mode)
         # A single unit S (a sigmoid, or a logit declared as such) is read as the two classes (-S, S).
         self.binary = self.units == 1
         check_labels(spec.labels, 2 if self.binary else self.units, spec.name, self.binary)

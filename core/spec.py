@@ -25,7 +25,7 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 OutputKind = Literal["sigmoid", "softmax", "logits"]
 # The choices, defined once for the command line's options and the dashboard's form.
 OUTPUT_KINDS: tuple[str, ...] = ("sigmoid", "softmax", "logits")
-COLOR_MODES: tuple[str, ...] = ("rgb", "grayscale")
+COLOUR_MODES: tuple[str, ...] = ("rgb", "grayscale")
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class ModelSpec:
     input_size: tuple[int, int]  # (height, width)
     labels: tuple[str, ...]
     preprocessing: str = "raw"
-    color_mode: Literal["rgb", "grayscale"] = "rgb"
+    colour_mode: Literal["rgb", "grayscale"] = "rgb"
     output: OutputKind = "softmax"
     gradcam_layer: str | None = None
     card: dict = field(default_factory=dict, compare=False, hash=False)
@@ -61,7 +61,7 @@ class ModelSpec:
 
     @property
     def channels(self) -> int:
-        return 1 if self.color_mode == "grayscale" else 3
+        return 1 if self.colour_mode == "grayscale" else 3
 
     def resize(self, images: list[np.ndarray]) -> np.ndarray:
         """Model-sized pixels (N, H, W, C) float32 in 0..255 from RGB uint8 images of any size; the
@@ -72,7 +72,7 @@ class ModelSpec:
             image = Image.fromarray(np.asarray(pixels, np.uint8))
             if image.size != (width, height):
                 image = image.resize((width, height), Image.BILINEAR, reducing_gap=2.0)
-            if self.color_mode == "grayscale":
+            if self.colour_mode == "grayscale":
                 image = image.convert("L")
             batch[i] = np.asarray(image, np.float32).reshape(height, width, self.channels)
         return batch
@@ -87,7 +87,7 @@ class ModelSpec:
             input_size=tuple(card["input_size"]),
             labels=tuple(card["labels"]),
             preprocessing=card["preprocessing"],
-            color_mode=card.get("color_mode", "rgb"),
+            colour_mode=card.get("color_mode", "rgb"),
             output=card["output"],
             gradcam_layer=card.get("gradcam_layer"),
             card=card,
@@ -120,9 +120,9 @@ def labels_from(value, relative_to: Path | None = None) -> tuple[str, ...] | Non
     raise ModelError("Labels should be a list of class names or the path of a labels file.")
 
 
-def check_preprocessing(name: str, color_mode: str) -> str:
+def check_preprocessing(name: str, colour_mode: str) -> str:
     name = preprocessing.canonical(name)
-    if color_mode == "grayscale" and preprocessing.needs_rgb(name):
+    if colour_mode == "grayscale" and preprocessing.needs_rgb(name):
         raise ModelError(f"The preprocessing '{name}' needs three colour channels; this model takes grayscale images.")
     return name
 
@@ -171,7 +171,7 @@ def choose(
     name: str | None = None,
     labels: Sequence[str] | str | Path | None = None,
     preprocessing: str | None = None,
-    color_mode: str | None = None,
+    colour_mode: str | None = None,
     output: str | None = None,
     trusted: bool = False,
     gradcam_layer: str | None = None,
@@ -179,23 +179,23 @@ def choose(
     """Step 3: each value from the options, else the card, else the model's facts (or a probe of its
     outputs), else a default; the card says which values were guessed (`card["guessed"]`)."""
     guessed = []
-    color_mode = color_mode or text_or_none(card.get("color_mode"), "color_mode")
+    colour_mode = colour_mode or text_or_none(card.get("color_mode"), "color_mode")
     natural = "grayscale" if facts.channels == 1 else "rgb"
-    if color_mode is None:
-        color_mode = natural
+    if colour_mode is None:
+        colour_mode = natural
         guessed.append("color_mode")
-    if color_mode not in COLOR_MODES:
-        raise ModelError(f"Unknown colour mode '{color_mode}'; choose rgb or grayscale.")
-    if color_mode != natural:
+    if colour_mode not in COLOUR_MODES:
+        raise ModelError(f"Unknown colour mode '{colour_mode}'; choose rgb or grayscale.")
+    if colour_mode != natural:
         raise ModelError(
-            f"{path.name} takes {facts.channels}-channel images, so its colour mode is {natural}, not {color_mode}."
+            f"{path.name} takes {facts.channels}-channel images, so its colour mode is {natural}, not {colour_mode}."
         )
 
     chosen = preprocessing or text_or_none(card.get("preprocessing"), "preprocessing")
     if chosen is None:
         chosen = "raw"
         guessed.append("preprocessing")
-    preprocessing_name = check_preprocessing(chosen, color_mode)
+    preprocessing_name = check_preprocessing(chosen, colour_mode)
 
     output = output or text_or_none(card.get("output"), "output")
     if output is None:
@@ -219,7 +219,7 @@ def choose(
         input_size=facts.input_size,
         labels=names,
         preprocessing=preprocessing_name,
-        color_mode=color_mode,
+        colour_mode=colour_mode,
         output=output,
         gradcam_layer=gradcam_layer or text_or_none(card.get("gradcam_layer"), "gradcam_layer"),
         card={**card, "guessed": guessed, "format": fmt},
@@ -232,7 +232,7 @@ def choose(
 def spec_from_file(path: str | Path, **options) -> ModelSpec:
     """The spec of a model file or SavedModel folder (or of a card `.json` naming its `file`): read the card,
     read the model's facts (input size and channels always; the output kind where the last layer shows it),
-    choose each value (see `choose`; options: name, labels, preprocessing, color_mode, output, trusted,
+    choose each value (see `choose`; options: name, labels, preprocessing, colour_mode, output, trusted,
     gradcam_layer). `labels` is a list of names, comma-separated text or the path of a labels file (.txt,
     .json list, imagenet_class_index.json). `trusted` is never read from a card: only the person loading the
     file can vouch for it. Opens the model once (cached, shared with `core.scoring.load_model`); raises

@@ -96,7 +96,7 @@ def imagenet_models() -> list[ModelSpec]:
             input_size=entry.input_size,
             labels=imagenet_labels(),
             preprocessing=entry.preprocessing,
-            color_mode="rgb",
+            colour_mode="rgb",
             output="softmax",
             gradcam_layer=entry.gradcam_layer,
             card={

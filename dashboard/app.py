@@ -23,7 +23,7 @@ from core.catalog import registry_errors  # noqa: E402
 from core.errors import UntrustedModelError, UserError  # noqa: E402
 from core.images import ALLOWED_FORMATS, MAX_BYTES  # noqa: E402
 from core.preprocessing import names as preprocessing_names  # noqa: E402
-from core.spec import COLOR_MODES, OUTPUT_KINDS  # noqa: E402
+from core.spec import COLOUR_MODES, OUTPUT_KINDS  # noqa: E402
 from dashboard import state  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
@@ -135,7 +135,7 @@ def _add_model_form() -> None:
                 help="What turns 0–255 pixels into the model's input: a preset or a keras.applications family.",
             )
             st.text_input("…or scale and offset", key="own_model_custom", placeholder="scale=0.00392,offset=0")
-            st.selectbox("Colour", [AUTO, *COLOR_MODES], key="own_model_color")
+            st.selectbox("Colour", [AUTO, *COLOUR_MODES], key="own_model_color")
             st.selectbox("Output", [AUTO, *OUTPUT_KINDS], key="own_model_output")
             trusting = state.trusting_uploads()
             st.checkbox(
@@ -174,7 +174,7 @@ def _add_model() -> None:
             card=(card.name, card.getvalue()) if card is not None else None,
             labels=session.get("own_model_labels") or "",
             preprocessing=chosen("own_model_custom") or chosen("own_model_preprocessing"),
-            color_mode=chosen("own_model_color"),
+            colour_mode=chosen("own_model_color"),
             output=chosen("own_model_output"),
             trusted=bool(session.get("own_model_trusted")),
         )

@@ -203,10 +203,10 @@ def file_safe(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Quantized:
+class Quantised:
     """A model converted to float16 TFLite: the comparison, the file and its card, ready to download."""
 
-    report: object  # core.quantize.QuantizeReport
+    report: object  # core.quantise.QuantiseReport
     tflite: bytes
     card: bytes
     file_name: str
@@ -214,15 +214,15 @@ class Quantized:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def quantized(model_name: str) -> Quantized:
+def quantised(model_name: str) -> Quantised:
     """Converts once per model; the files are made in a temporary folder and only their bytes are kept."""
-    from core.quantize import quantize
+    from core.quantise import quantise
 
     spec = get_model(model_name).spec
     stem = file_safe(spec.name).strip("-") or "model"
-    with tempfile.TemporaryDirectory(prefix="explain-quantize-") as folder:
-        report = quantize(spec, Path(folder) / f"{stem}-float16.tflite", [s.image.pixels for s in samples()])
-        return Quantized(
+    with tempfile.TemporaryDirectory(prefix="explain-quantise-") as folder:
+        report = quantise(spec, Path(folder) / f"{stem}-float16.tflite", [s.image.pixels for s in samples()])
+        return Quantised(
             report,
             Path(report.tflite_path).read_bytes(),
             Path(report.card_path).read_bytes(),

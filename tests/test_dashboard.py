@@ -287,7 +287,7 @@ def test_deployment_check_converts_to_float16_and_the_file_loads_back_with_its_c
     # What the two buttons hand out, added back in the sidebar like any other model.
     from dashboard import state
 
-    converted = state.quantized("demo-efficientnet")
+    converted = state.quantised("demo-efficientnet")
     app.sidebar.file_uploader(key="own_model_card").set_value((converted.card_name, converted.card, "application/json"))
     app = _add_model(app, converted.file_name, converted.tflite)
     assert not app.sidebar.error, [e.value for e in app.sidebar.error]

@@ -70,7 +70,7 @@ def saved(keras, tmp_path_factory):
 def test_each_format_loads_back_with_the_same_predictions(saved, fmt):
     files, pixels, expected = saved
     spec = spec_from_file(files[fmt], labels=LABELS)
-    assert spec.format == fmt and spec.input_size == (32, 32) and spec.color_mode == "rgb"
+    assert spec.format == fmt and spec.input_size == (32, 32) and spec.colour_mode == "rgb"
     assert spec.output == "softmax" and spec.labels == LABELS and spec.differentiable == (fmt in ("keras", "h5"))
     model = load_model(spec)
     assert model.differentiable == spec.differentiable
@@ -174,7 +174,7 @@ def test_a_greyscale_sigmoid_model_works_end_to_end(keras, tmp_path, fmt):
     path = tmp_path / f"grey.{fmt}"
     model.save(path) if fmt == "keras" else to_tflite(model, path)
     spec = spec_from_file(path)
-    assert spec.color_mode == "grayscale" and spec.output == "sigmoid" and spec.labels == ("class 0", "class 1")
+    assert spec.colour_mode == "grayscale" and spec.output == "sigmoid" and spec.labels == ("class 0", "class 1")
     assert set(spec.card["guessed"]) == {"color_mode", "preprocessing", "output", "labels"}
     loaded = load_model(spec)
     rgb = np.random.default_rng(2).integers(0, 256, (48, 40, 3), np.uint8)

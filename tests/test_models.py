@@ -82,7 +82,7 @@ def test_resize_gives_model_sized_pixels_in_the_colour_mode(tmp_path):
     assert rgb.shape == (1, 8, 8, 3) and rgb.dtype == np.float32
     np.testing.assert_allclose(rgb[0, :, :, 0], 255.0)
     np.testing.assert_allclose(rgb[0, :, :, 1:], 0.0)
-    grey = _spec(tmp_path, color_mode="grayscale").resize([image])
+    grey = _spec(tmp_path, colour_mode="grayscale").resize([image])
     assert grey.shape == (1, 8, 8, 1)
     np.testing.assert_allclose(grey, round(255 * 299 / 1000), atol=1)  # ITU-R 601 luma of pure red
 

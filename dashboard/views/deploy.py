@@ -28,7 +28,7 @@ if not st.button("Convert and compare", type="primary", key="deploy_run") and no
     st.stop()
 with st.spinner("Converting to float16 TFLite and running both models on the samples…"):
     try:
-        result = state.quantized(model)
+        result = state.quantised(model)
     except UserError as error:
         st.error(str(error))
         st.stop()

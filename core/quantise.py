@@ -1,10 +1,10 @@
 """Deployment check: a Keras model converted to float16 TensorFlow Lite, compared with the original.
 
-`quantize(spec, out_path, images)` writes the .tflite file and a card beside it (same labels,
+`quantise(spec, out_path, images)` writes the .tflite file and a card beside it (same labels,
 preprocessing, colour mode and output kind, so it loads back through `core.spec.spec_from_file`
 like any model), then runs both on the same images and reports, side by side: file size, latency
 per image (batch of one, median), top-1 agreement and the largest probability difference.
-`python -m core quantize --model NAME_OR_PATH --out FILE.tflite` prints the report as JSON.
+`python -m core quantise --model NAME_OR_PATH --out FILE.tflite` prints the report as JSON.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from core.spec import ModelSpec, spec_from_file
 
 
 @dataclass(frozen=True)
-class QuantizeReport:
+class QuantiseReport:
     """The original model and its float16 TFLite version on the same images."""
 
     model: str
@@ -78,7 +78,7 @@ def convert_float16(model: LoadedModel) -> bytes:
         raise ModelError(f"{model.name} could not be converted to TensorFlow Lite ({message}).") from error
 
 
-def quantize(spec: ModelSpec | str, out_path: str | Path, images: list[np.ndarray] | None = None) -> QuantizeReport:
+def quantise(spec: ModelSpec | str, out_path: str | Path, images: list[np.ndarray] | None = None) -> QuantiseReport:
     """Writes `out_path` (.tflite, float16) and its card, loads it back and compares it with the original
     on `images` (RGB uint8 arrays of any size; default: `core.samples.sample_images()`)."""
     spec = get_spec(spec) if isinstance(spec, str) else spec
@@ -96,7 +96,7 @@ def quantize(spec: ModelSpec | str, out_path: str | Path, images: list[np.ndarra
             "source": spec.name,
             "quantization": "float16",
             "input_size": list(spec.input_size),
-            "color_mode": spec.color_mode,
+            "color_mode": spec.colour_mode,
             "preprocessing": spec.preprocessing,
             "labels": list(spec.labels),
             "output": spec.output,
@@ -115,7 +115,7 @@ def quantize(spec: ModelSpec | str, out_path: str | Path, images: list[np.ndarra
         raise ModelError("Give at least one image to compare the two models on.")
     pixels = spec.resize(images)
     before, after = original.probabilities(pixels), converted.probabilities(pixels)
-    return QuantizeReport(
+    return QuantiseReport(
         model=spec.name,
         tflite_path=str(out_path),
         card_path=str(card_file),

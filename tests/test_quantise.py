@@ -8,16 +8,16 @@ import pytest
 from core import dataset
 from core.__main__ import main
 from core.errors import ModelError
-from core.quantize import QuantizeReport, quantize
+from core.quantise import QuantiseReport, quantise
 from core.scoring import load_model
 from core.spec import spec_from_file
 
 
-def test_quantize_reports_both_models_side_by_side_and_the_file_loads_back(tmp_path):
+def test_quantise_reports_both_models_side_by_side_and_the_file_loads_back(tmp_path):
     images, _ = dataset.generate_batch(seed=61, count=4)
     out = tmp_path / "deploy" / "demo-resnet.tflite"
-    report = quantize("demo-resnet", out, list(images))
-    assert isinstance(report, QuantizeReport) and report.images == 4 and report.model == "demo-resnet"
+    report = quantise("demo-resnet", out, list(images))
+    assert isinstance(report, QuantiseReport) and report.images == 4 and report.model == "demo-resnet"
     assert out.stat().st_size == report.tflite_bytes and report.size_ratio < 0.6  # float16 weights: about half
     assert report.top1_agreement == 1.0 and report.max_probability_difference < 0.02
     assert report.original_ms_per_image > 0 and report.tflite_ms_per_image > 0
@@ -53,9 +53,9 @@ def test_quantize_command_prints_the_report_as_json(tmp_path, capsys, monkeypatc
 
 def test_only_keras_models_convert_and_the_output_must_be_tflite(tmp_path):
     with pytest.raises(ModelError, match="should end in .tflite"):
-        quantize("demo-resnet", tmp_path / "x.h5")
+        quantise("demo-resnet", tmp_path / "x.h5")
     images, _ = dataset.generate_batch(seed=62, count=1)
     out = tmp_path / "once.tflite"
-    quantize("demo-efficientnet", out, list(images))
+    quantise("demo-efficientnet", out, list(images))
     with pytest.raises(ModelError, match="is not a Keras model; only Keras models"):
-        quantize(spec_from_file(out), tmp_path / "twice.tflite", list(images))
+        quantise(spec_from_file(out), tmp_path / "twice.tflite", list(images))
