@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 import core
 
 core.quiet_tensorflow()  # before any test imports TensorFlow
+
+# Small budgets for the methods with many model passes, shared by every test that checks shapes, invariances or
+# agreement rather than converged estimates. TEST_BUDGET_CAP=N caps each further (e.g. on a slow machine).
+_BUDGETS = {
+    "smoothgrad": {"samples": 4},
+    "integrated-gradients": {"steps": 8},
+    "shap": {"max_evals": 64},
+    "shap-gradient": {"samples": 8},
+    "lime": {"num_samples": 48},
+}
+BUDGETED_METHODS = tuple(_BUDGETS)
+
+
+def method_budget(method: str) -> dict:
+    """The test budget of a method's sample or step count (empty for methods with one pass), capped by
+    TEST_BUDGET_CAP when it is set."""
+    cap = int(os.environ.get("TEST_BUDGET_CAP") or 0)
+    return {key: min(value, cap) if cap else value for key, value in _BUDGETS.get(method, {}).items()}
 
 
 @pytest.fixture(scope="session")

@@ -2,21 +2,13 @@
 
 import numpy as np
 import pytest
+from conftest import method_budget
 
 from core import dataset
 from core.catalog import BUNDLED
 from core.explain import METHODS, explain, explain_images
 from core.scoring import LoadedModel, load_model
 from core.spec import ModelSpec
-
-# Small budgets: the contract is about shapes and invariances, not about converged estimates.
-BUDGETS = {
-    "smoothgrad": {"samples": 4},
-    "integrated-gradients": {"steps": 8},
-    "shap": {"max_evals": 64},
-    "shap-gradient": {"samples": 8},
-    "lime": {"num_samples": 48},
-}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +49,7 @@ def test_method_contract(method, model_name, nested_model):
     pixels = model.spec.resize(list(images))
     original = pixels.copy()
     targets = np.array([1, 0, 1])
-    params = BUDGETS.get(method, {})
+    params = method_budget(method)  # the contract is about shapes and invariances, not converged estimates
     maps = explain(model, pixels, targets, method, {**params, "batch_size": 2})
     assert maps.shape == (3, *model.spec.input_size) and maps.dtype == np.float32
     assert np.isfinite(maps).all() and np.abs(maps).max() > 0

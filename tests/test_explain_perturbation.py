@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import linear_model
+from conftest import linear_model, method_budget
 
 from core.explain import METHODS, explain
 from core.explain.perturbation import (
@@ -149,10 +149,11 @@ def test_lime_segments_are_deterministic_numbered_from_zero_and_about_as_many_as
     np.testing.assert_array_equal(lime_segments(grey, 16, "slic"), lime_segments(grey[..., 0], 16, "slic"))
 
 
+# The shared test budgets, with settings that make these small images quick to mask and segment.
 BUDGETS = {
-    "shap": {"max_evals": 32, "blur": 4},
-    "shap-gradient": {"samples": 8},
-    "lime": {"num_samples": 32, "segmentation": "slic", "segments": 8},
+    "shap": {**method_budget("shap"), "blur": 4},
+    "shap-gradient": method_budget("shap-gradient"),
+    "lime": {**method_budget("lime"), "segmentation": "slic", "segments": 8},
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import method_budget
 
 from core.classify import classify
 from core.errors import ModelError
@@ -16,13 +17,6 @@ from core.spec import spec_from_file
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LABELS = ("cat", "dog", "fox")
-BUDGETS = {
-    "smoothgrad": {"samples": 2},
-    "integrated-gradients": {"steps": 4},
-    "shap": {"max_evals": 40},
-    "shap-gradient": {"samples": 4},
-    "lime": {"num_samples": 24},
-}
 
 
 def nested_classifier(keras, channels: int = 3, head: str = "softmax"):
@@ -140,7 +134,7 @@ def keras2_model():
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_runs_on_a_loaded_keras2_nested_model(keras2_model, method):
     pixels = np.load(FIXTURES / "keras2_nested.npz")["pixels"].astype(np.float32)
-    maps = explain(keras2_model, pixels, np.array([0, 2]), method, BUDGETS.get(method, {}))
+    maps = explain(keras2_model, pixels, np.array([0, 2]), method, method_budget(method))
     assert maps.shape == (2, 32, 32) and np.isfinite(maps).all() and np.abs(maps).max() > 0
 
 
@@ -154,7 +148,7 @@ def test_formats_without_gradients_run_shap_and_lime_and_refuse_the_rest(saved, 
             with pytest.raises(ModelError, match=refusal + "; use SHAP"):
                 explain(model, pixels[:1], np.array([1]), method.name)
         else:
-            maps = explain(model, pixels[:2], np.array([1, 2]), method.name, BUDGETS[method.name])
+            maps = explain(model, pixels[:2], np.array([1, 2]), method.name, method_budget(method.name))
             assert maps.shape == (2, 32, 32) and np.isfinite(maps).all() and np.abs(maps).max() > 0
 
 
@@ -183,7 +177,7 @@ def test_a_greyscale_sigmoid_model_works_end_to_end(keras, tmp_path, fmt):
     expected = float(model.predict(pixels, verbose=0)[0, 0])
     assert {p.label: p.probability for p in prediction}["class 1"] == pytest.approx(expected, abs=1e-5)
     method = "saliency" if fmt == "keras" else "lime"
-    maps = explain(loaded, pixels, np.array([1]), method, BUDGETS.get(method, {}))
+    maps = explain(loaded, pixels, np.array([1]), method, method_budget(method))
     assert maps.shape == (1, 32, 32) and np.abs(maps).max() > 0
 
 
