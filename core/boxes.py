@@ -1,5 +1,5 @@
-"""A bounding box fitted to the mass of a saliency map (seed 000 §5.2), and the seed's
-foreground/background split of saliency quantiles into Gaussian mixtures.
+"""A bounding box fitted to the mass of a saliency map, and the foreground/background split of saliency
+quantiles into Gaussian mixtures (both described in docs/methods.md).
 
 The map is a mass distribution. From the full image, one side at a time moves towards the mass
 centroid until the box keeps `tol` of the mass it held before that move (the relative-mass curve
@@ -170,7 +170,8 @@ def _fit_all_orders(integral, centre_x, centre_y, tol, smoothing):
 @njit(cache=True)
 def _move_side(integral, level, depth, side, centre_x, centre_y, tol, smoothing, half, length, curve, running):
     """level[depth + 1] := level[depth] with `side` (0 left, 1 right, 2 top, 3 bottom) moved towards the
-    centroid, to the furthest position whose smoothed kept-mass fraction is still >= tol (seed 000 §5.2, step 3)."""
+    centroid, to the furthest position whose smoothed kept-mass fraction is still >= tol (see docs/methods.md,
+    "The box fitted to a map's mass")."""
     for c in range(4):
         level[depth + 1, c] = level[depth, c]
     box = level[depth + 1]
@@ -226,7 +227,8 @@ def iou(a, b) -> float:
 
 @dataclass(frozen=True)
 class ForegroundSplit:
-    """Seed 000 §5.2's first idea: colour models of the surely-foreground and surely-background pixels."""
+    """Colour models of the surely-foreground and surely-background pixels (docs/methods.md, the foreground
+    colour model)."""
 
     foreground: np.ndarray  # (H, W) bool: saliency at or above the `high` quantile
     background: np.ndarray  # (H, W) bool: saliency at or below the `low` quantile

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core import zoo
 from core.errors import ModelError
-from core.images import clean_name
+from core.images import clean_name, file_safe
 from core.spec import MODELS_DIR, ModelSpec, labels_from, spec_from_file, text_or_none
 
 BUNDLED = ("demo-resnet", "demo-efficientnet")
@@ -170,7 +170,7 @@ def save_upload(
     own = Path(folder) / digest
     own.mkdir(parents=True, exist_ok=True)
     # Saved under the user's own file name (made safe), so that messages about the file name it.
-    file_stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem).strip("-") or "model"
+    file_stem = file_safe(stem).strip("-") or "model"
     path = own / f"{file_stem}.{'h5' if suffix == 'hdf5' else suffix or 'bin'}"
     path.write_bytes(data)
     label_source = labels_from(labels) if labels.strip() else None

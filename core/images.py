@@ -49,6 +49,11 @@ def clean_name(name: str) -> str:
     return base or "image"
 
 
+def file_safe(text: str) -> str:
+    """`text` for a file name: every character but letters, digits, '-' and '_' becomes '-'."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
+
+
 def _megabytes(n: int) -> str:
     return f"{n / 2**20:.1f}".removesuffix(".0") + " MB"
 

@@ -118,7 +118,7 @@ def explanation_picture(
 
 
 def draw_boxes(image: np.ndarray, fit: BoxFit | None, true_box=None, *, all_boxes: bool = True) -> np.ndarray:
-    """Seed 000 §5.2's picture: the centroid as a red dot, the 24 boxes in thin red, their mean in
+    """The box fit's picture: the centroid as a red dot, the 24 boxes in thin red, their mean in
     thick cyan; the true box, where known, in dashed green. Coordinates are the image's."""
     picture = Image.fromarray(np.asarray(image, np.uint8)).convert("RGB")
     draw = ImageDraw.Draw(picture, "RGBA")

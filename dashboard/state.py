@@ -21,7 +21,7 @@ from core.catalog import UPLOAD_SUFFIXES, known_models, save_upload
 from core.classify import Prediction, classify
 from core.errors import UserError
 from core.explain import METHODS, Explanation, explain_images, warm_up
-from core.images import DecodedImage, decode_image
+from core.images import DecodedImage, decode_image, file_safe
 from core.model_files import max_bytes
 from core.samples import Sample, sample_images
 from core.scoring import LoadedModel, load_model, unload
@@ -144,7 +144,7 @@ def explanation(
 def foreground_probability(
     model_name: str, image_hash: str, method: str, params: tuple, target: int, _image: DecodedImage, _map: np.ndarray
 ) -> np.ndarray:
-    """P(foreground | colour) (H, W) at the model's input size, from the seed's 30%/95% saliency split of
+    """P(foreground | colour) (H, W) at the model's input size, from the 30%/95% saliency split (docs/methods.md) of
     the map that (model, image, method, params, target) produced."""
     pixels = get_model(model_name).spec.resize([_image.pixels])[0]
     return foreground_background(_map, pixels).probability
@@ -195,11 +195,6 @@ def selected_images() -> tuple[list[SelectedImage], list[str]]:
     # The same picture twice (uploaded again, or twice in one upload) is shown once.
     unique = {selected.image.sha256: selected for selected in reversed(images)}
     return [unique[h] for h in dict.fromkeys(selected.image.sha256 for selected in images)], errors
-
-
-def file_safe(text: str) -> str:
-    """`text` for a download's file name: every character but letters, digits, '-' and '_' becomes '-'."""
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
 
 
 @dataclass(frozen=True)

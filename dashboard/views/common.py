@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.images import file_safe
 from dashboard import state
 
 
@@ -63,4 +64,4 @@ def comparison(images, models: list[str], results: dict, params: dict, percent: 
 def file_stem(name: str) -> str:
     """A download's file name from an image's (already cleaned) name, without its extension."""
     stem = name.rsplit(".", 1)[0] if "." in name else name
-    return state.file_safe(stem)[:60] or "image"
+    return file_safe(stem)[:60] or "image"
