@@ -37,8 +37,9 @@ LAYER = Parameter(
     unset="the model's default",
 )
 
-# Gradient maps are faintly non-zero at every pixel, in a fine grid where the model strides: fade the weak part,
-# or it tints the whole photo.
+# Gradient and class activation maps are faintly non-zero nearly everywhere (gradients in a fine grid where the
+# model strides, Grad-CAM in broad low-resolution blobs): fade their weak part in the overlay, or it tints the whole
+# photo. SHAP's patches and LIME's regions keep the plain rule: their weak regions are weak evidence, drawn faintly.
 DENSE_MAP_EXPONENT = 1.5
 
 METHODS: dict[str, Method] = {
@@ -116,6 +117,7 @@ METHODS: dict[str, Method] = {
             Family.CLASS_ACTIVATION,
             signed=False,
             caption="Regions of the last convolutional layer that raise the class score; coarse but robust.",
+            overlay_exponent=DENSE_MAP_EXPONENT,
             when_blank="try Grad-CAM++, which often finds some",
             parameters=(LAYER,),
         ),
@@ -126,6 +128,7 @@ METHODS: dict[str, Method] = {
             Family.CLASS_ACTIVATION,
             signed=False,
             caption="Grad-CAM weighted towards every instance of the class, not just the strongest.",
+            overlay_exponent=DENSE_MAP_EXPONENT,
             when_blank="try Integrated Gradients, which looks at the pixels rather than at one layer",
             parameters=(LAYER,),
         ),
