@@ -164,6 +164,27 @@ def test_explanation_pages_show_their_pictures(page, server, title, expected, co
     _screenshot_whole_page(page, SCREENSHOTS / screenshot)
 
 
+def test_saliency_page_names_its_colour_scale_and_shows_a_colour_bar_with_its_meaning(page, server):
+    from playwright.sync_api import expect
+
+    from core.explain import METHODS
+
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text("Saliency", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text(re.compile(r"\(this map's own\)$"))).to_have_count(4, timeout=180_000)
+    expect(main.get_by_text(re.compile("^Colour scale: each map its own"))).to_have_count(1)
+    meaning = main.get_by_text(f"Colours: {METHODS['saliency'].legend}", exact=True)
+    expect(meaning).to_have_count(1)
+    _wait_until_idle(page)
+    bar = main.get_by_test_id("stImage").filter(has=meaning).locator("img")
+    size = bar.evaluate("i => [i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width]")
+    assert size[:2] == [256, 14] and size[2] > 150  # drawn across its column, not a thumbnail
+    main.get_by_text("Shared", exact=True).click()
+    expect(main.get_by_text(re.compile(r"\(shared\)"))).to_have_count(4, timeout=120_000)
+    expect(main.get_by_text(re.compile("^Colour scale: one for every map"))).to_have_count(1)
+
+
 def test_shap_page_shows_the_cost_then_runs_on_a_click(page, server):
     from playwright.sync_api import expect
 
