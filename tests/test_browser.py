@@ -177,9 +177,11 @@ def test_saliency_page_names_its_colour_scale_and_shows_a_colour_bar_with_its_me
     meaning = main.get_by_text(f"Colours: {METHODS['saliency'].legend}", exact=True)
     expect(meaning).to_have_count(1)
     _wait_until_idle(page)
-    bar = main.get_by_test_id("stImage").filter(has=meaning).locator("img")
-    size = bar.evaluate("i => [i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width]")
-    assert size[:2] == [256, 14] and size[2] > 150  # drawn across its column, not a thumbnail
+    bars = page.evaluate(
+        "[...document.querySelectorAll('[data-testid=stMain] img')].filter(i => i.naturalHeight === 14)"
+        ".map(i => [i.naturalWidth, i.getBoundingClientRect().width])"
+    )
+    assert len(bars) == 1 and bars[0][0] == 256 and bars[0][1] > 150  # one colour bar, across its column
     main.get_by_text("Shared", exact=True).click()
     expect(main.get_by_text(re.compile(r"\(shared\)"))).to_have_count(4, timeout=120_000)
     expect(main.get_by_text(re.compile("^Colour scale: one for every map"))).to_have_count(1)

@@ -56,7 +56,7 @@ def test_opacity_is_the_chosen_opacity_times_strength_to_the_methods_exponent():
 
 
 def test_weak_signed_evidence_is_a_faint_tint_of_its_colour_not_a_pale_veil():
-    # A map barely above zero (SHAP's "no effect" patches): the old rule drew 0.6 × sqrt(0.02) ≈ 8% white over the photo.
+    # A map barely above zero (SHAP's "no effect" patches): the old rule drew 0.6 × √0.02 ≈ 8% white over the photo.
     dark = np.full((1, 2, 3), 40, np.uint8)
     picture = overlay(dark, np.array([[0.02, -0.02]], np.float32), 1.0, True, opacity=0.65).astype(int)
     assert np.abs(picture - 40).max() <= 4  # about 1% of a colour, not a veil
