@@ -217,7 +217,8 @@ def test_compare_page_and_its_report_download(page, server, tmp_path):
     download.value.save_as(report)
     assert download.value.suggested_filename == "report-saliency.html"
     text = report.read_text()
-    assert text.count("src='data:image/") == 2 * (1 + 2) and "Rank correlation" in text
+    # Per image: the image, both models' overlays and the method's colour bar.
+    assert text.count("src='data:image/") == 2 * (1 + 2 + 1) and "Rank correlation" in text
     # The report as a reader sees it: opened from disk, offline, nothing requested from anywhere.
     requests = []
     page.on("request", lambda request: requests.append(request.url))
