@@ -195,7 +195,7 @@ def command_report(args: argparse.Namespace) -> None:
 
     comparison = compare(models, images, methods, params, args.top_percent, progress)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render_report(comparison, shared=not args.per_model_scale), encoding="utf-8")
+    args.out.write_text(render_report(comparison, shared=args.shared_scale), encoding="utf-8")
     args.out.with_suffix(".json").write_text(comparison.as_json(), encoding="utf-8")
     args.out.with_suffix(".csv").write_text(comparison.as_csv(), encoding="utf-8")
     print(json.dumps({"report": str(args.out), "json": str(args.out.with_suffix(".json")), "images": len(images)}))
@@ -300,7 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="parameter for the chosen methods that have it (repeatable; listed below)",
     )
     report.add_argument("--top-percent", type=float, default=10.0, help="k of the top-k%% region agreement")
-    report.add_argument("--per-model-scale", action="store_true", help="one colour scale per map, not per pair")
+    report.add_argument(
+        "--shared-scale",
+        action="store_true",
+        help="one colour scale for the maps of each image, for like-for-like comparisons (default: one per map)",
+    )
     report.add_argument("--out", type=Path, required=True, help="the report's path, e.g. report.html")
     report.add_argument("images", nargs="+", metavar="IMAGE")
     report.set_defaults(run=command_report)

@@ -164,6 +164,29 @@ def test_explanation_pages_show_their_pictures(page, server, title, expected, co
     _screenshot_whole_page(page, SCREENSHOTS / screenshot)
 
 
+def test_saliency_page_names_its_colour_scale_and_shows_a_colour_bar_with_its_meaning(page, server):
+    from playwright.sync_api import expect
+
+    from core.explain import METHODS
+
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text("Saliency", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text(re.compile(r"\(this map's own\)$"))).to_have_count(4, timeout=180_000)
+    expect(main.get_by_text(re.compile("^Colour scale: each map its own"))).to_have_count(1)
+    meaning = main.get_by_text(f"Colours: {METHODS['saliency'].legend}", exact=True)
+    expect(meaning).to_have_count(1)
+    _wait_until_idle(page)
+    bars = page.evaluate(
+        "[...document.querySelectorAll('[data-testid=stMain] img')].filter(i => i.naturalHeight === 14)"
+        ".map(i => [i.naturalWidth, i.getBoundingClientRect().width])"
+    )
+    assert len(bars) == 1 and bars[0][0] == 256 and bars[0][1] > 150  # one colour bar, across its column
+    main.get_by_text("Shared", exact=True).click()
+    expect(main.get_by_text(re.compile(r"\(shared\)"))).to_have_count(4, timeout=120_000)
+    expect(main.get_by_text(re.compile("^Colour scale: one for every map"))).to_have_count(1)
+
+
 def test_shap_page_shows_the_cost_then_runs_on_a_click(page, server):
     from playwright.sync_api import expect
 
@@ -194,7 +217,8 @@ def test_compare_page_and_its_report_download(page, server, tmp_path):
     download.value.save_as(report)
     assert download.value.suggested_filename == "report-saliency.html"
     text = report.read_text()
-    assert text.count("src='data:image/") == 2 * (1 + 2) and "Rank correlation" in text
+    # Per image: the image, both models' overlays and the method's colour bar.
+    assert text.count("src='data:image/") == 2 * (1 + 2 + 1) and "Rank correlation" in text
     # The report as a reader sees it: opened from disk, offline, nothing requested from anywhere.
     requests = []
     page.on("request", lambda request: requests.append(request.url))

@@ -81,12 +81,65 @@ def test_saliency_page_shows_an_overlay_and_raw_map_per_model_and_image():
     assert sum(t.startswith("raw map, 160×160") for t in texts) == 4
 
 
+def _raw_map_limits(app: AppTest) -> list[str]:
+    """The raw maps' captions from 'colour limit' on: '0.00128 (this map's own)'."""
+    return [t.split("colour limit ")[1] for t in _image_captions(app) if t.startswith("raw map") and "limit" in t]
+
+
+def test_each_map_has_its_own_colour_scale_by_default_and_the_page_says_which_with_a_colour_bar():
+    from core.explain import METHODS
+
+    app = _page("views/saliency.py")
+    assert app.radio(key="saliency_scale").value == "Per map"
+    own = _raw_map_limits(app)
+    assert len(own) == 4 and all(limit.endswith(" (this map's own)") for limit in own)
+    assert len({limit.split(" ")[0] for limit in own}) == 4  # a bright map does not dim the others
+    assert any(c.value.startswith("Colour scale: each map its own") for c in app.caption)
+    # The colour bar, and under it what its colours mean.
+    assert f"Colours: {METHODS['saliency'].legend}" in _image_captions(app)
+    app.radio(key="saliency_scale").set_value("Shared").run()
+    shared = _raw_map_limits(app)
+    assert len({limit.split(" ")[0] for limit in shared}) == 1 and all("(shared)" in limit for limit in shared)
+    own_values = [float(limit.split(" ")[0]) for limit in own]
+    assert min(own_values) <= float(shared[0].split(" ")[0]) <= max(own_values)  # the pooled maps' limit
+    assert any(c.value.startswith("Colour scale: one for every map") for c in app.caption)
+
+
+def test_a_map_that_is_zero_everywhere_says_so_in_one_sentence_and_suggests_what_to_try():
+    from core.explain import METHODS
+
+    app = _page("views/saliency.py")
+    app.session_state["saliency_method"] = "gradcam"
+    app.selectbox(key="saliency_target").set_value("other dog").run()
+    assert not app.exception, app.exception
+    # demo-resnet's Grad-CAM for "other dog" on the dachshund sample: no region raises that score.
+    sentence = METHODS["gradcam"].blank_sentence("other dog")
+    assert [i.value for i in app.info] == [sentence]
+    assert sentence.endswith("try Grad-CAM++, which often finds some.")
+    raw_maps = [t for t in _image_captions(app) if t.startswith("raw map")]
+    assert [t for t in raw_maps if "zero everywhere" in t] == ["raw map, 160×160, zero everywhere: nothing to colour"]
+
+
 def test_boxes_page_reports_iou_with_the_true_box_of_generated_samples():
     app = _page("views/boxes.py")
     texts = _image_captions(app)
     ious = [float(t.rsplit(" ", 1)[1]) for t in texts if "IoU with the true box" in t]
     assert len(ious) == 4 and all(0 <= v <= 1 for v in ious)
     assert len(app.dataframe) == 1
+
+
+def test_boxes_captions_name_the_explained_class():
+    app = _page("views/boxes.py")
+    boxes = [t for t in _image_captions(app) if " · box [" in t]
+    # Each model explains its own prediction: both call the samples by their true classes.
+    assert [t.split(" · box")[0] for t in boxes] == [
+        f"{name} · explaining “{label}”"
+        for label in ("other dog", "dachshund")
+        for name in ("demo-resnet", "demo-efficientnet")
+    ]
+    app.selectbox(key="boxes_target").set_value("dachshund").run()
+    boxes = [t for t in _image_captions(app) if " · box [" in t]
+    assert len(boxes) == 4 and all("· explaining “dachshund” · box [" in t for t in boxes)
 
 
 def test_perturbation_page_shows_the_cost_before_running_lime():
@@ -136,9 +189,10 @@ def test_compare_page_shows_both_models_side_by_side_with_agreement_scores():
     app = _page("views/compare.py")
     overlays = [t for t in _image_captions(app) if t.startswith("explaining “")]
     assert len(overlays) == 4  # 2 images × 2 models
-    # Shared by the pair: both overlays of one image state the same colour limit.
-    limits = [t.rsplit(" ", 1)[1] for t in overlays]
-    assert limits[0] == limits[1] and limits[2] == limits[3]
+    # Per model by default: each overlay on its own colour scale, so a model with larger numbers dims no other.
+    assert app.radio(key="compare_scale").value == "Per model"
+    limits = [t.split("colour limit ")[1] for t in overlays]
+    assert all(limit.endswith("(this map's own)") for limit in limits) and limits[0] != limits[1]
     labels = [m.label for m in app.metric]
     assert labels.count("Rank correlation") == 2 and labels.count("Box IoU") == 2
     assert all(-1 <= float(m.value) <= 1 for m in app.metric if m.label == "Rank correlation")
@@ -147,9 +201,10 @@ def test_compare_page_shows_both_models_side_by_side_with_agreement_scores():
     app.selectbox(key="compare_target").set_value("dachshund").run()  # both models explain the same class
     overlays = [t for t in _image_captions(app) if t.startswith("explaining “")]
     assert len(overlays) == 4 and all(t.startswith("explaining “dachshund”") for t in overlays)
-    app.radio(key="compare_scale").set_value("Per model").run()
-    overlays = [t for t in _image_captions(app) if t.startswith("explaining “")]
-    assert overlays[0].rsplit(" ", 1)[1] != overlays[1].rsplit(" ", 1)[1]
+    app.radio(key="compare_scale").set_value("Shared by the pair").run()
+    limits = [t.split("colour limit ")[1].split(" ")[0] for t in _image_captions(app) if t.startswith("explaining “")]
+    assert limits[0] == limits[1] and limits[2] == limits[3]  # both overlays of one image on one scale
+    assert any(c.value.startswith("Colour scale: shared by the maps of each image") for c in app.caption)
 
 
 def test_compare_page_asks_for_a_second_model():

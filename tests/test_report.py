@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from core.__main__ import main
+from core.explain import METHODS
 from core.images import image_from_array
 from core.render import PER_IMAGE, PER_MAP, colour_limits
 from core.report import compare, render_report
@@ -42,10 +43,11 @@ def _parse(page: str) -> _Collector:
     return collector
 
 
-def _images_of(collector: _Collector) -> list[Image.Image]:
+def _images_of(collector: _Collector, colour_bars: bool = False) -> list[Image.Image]:
+    """The embedded pictures, decoded: the images and overlays, or (`colour_bars`) the colour bars."""
     pictures = []
     for tag, attrs in collector.tags:
-        if tag == "img":
+        if tag == "img" and (attrs["alt"] == "colour bar") == colour_bars:
             header, _, payload = attrs["src"].partition(",")
             assert header in ("data:image/jpeg;base64", "data:image/png;base64"), header
             picture = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
@@ -77,9 +79,10 @@ def test_report_embeds_every_picture_and_needs_nothing_from_outside(comparison):
     page = render_report(comparison)
     parsed = _parse(page)
     pictures = _images_of(parsed)
-    # Per image: the image itself, then 2 models × 2 methods overlays.
+    # Per image: the image itself, then 2 models × 2 methods overlays; and the colour bar of each method.
     assert len(pictures) == 3 * (1 + 2 * 2)
     assert all(p.width > 100 and p.height > 100 for p in pictures)
+    assert len(_images_of(parsed, colour_bars=True)) == 3 * 2
     for tag, attrs in parsed.tags:
         assert tag not in ("script", "link", "iframe", "object", "embed"), tag
         for name in ("src", "href", "srcset", "poster", "data"):
@@ -91,6 +94,23 @@ def test_report_embeds_every_picture_and_needs_nothing_from_outside(comparison):
                    comparison.created.strftime("%Y-%m-%d")):  # fmt: skip
         assert needed in text, needed
     assert "@media print" in page
+
+
+def test_report_shows_each_map_on_its_own_scale_unless_shared_and_says_which(comparison):
+    own, shared = (" ".join(_parse(render_report(comparison, shared=flag)).text) for flag in (False, True))
+    assert own.count("(this map's own)") == 3 * 2 * 2 and "Colour scale: each map its own" in own
+    assert shared.count("(shared by this image's maps)") == 3 * 2 * 2 and "Colour scale: shared by the maps" in shared
+    # Under each method's colour bar (two unsigned methods here), what its colours mean.
+    assert own.count(f"Colours: {METHODS['gradcam'].legend}") == 3 * 2
+
+
+def test_report_says_when_a_map_is_zero_everywhere_and_what_to_try(comparison):
+    blank = replace(comparison.explanations[("demo-resnet", "gradcam")][0], map=np.zeros((160, 160), np.float32))
+    explanations = dict(comparison.explanations)
+    explanations[("demo-resnet", "gradcam")] = [blank, *explanations[("demo-resnet", "gradcam")][1:]]
+    text = " ".join(_parse(render_report(replace(comparison, explanations=explanations))).text)
+    assert text.count(METHODS["gradcam"].blank_sentence(blank.target_label)) == 1
+    assert "zero everywhere: nothing to colour" in text
 
 
 def test_report_escapes_names_that_come_from_users(bundled_models):

@@ -17,7 +17,17 @@ from core.agreement import EXPLANATIONS, mean_agreement
 from core.classify import Prediction
 from core.explain import METHODS, Explanation
 from core.images import DecodedImage
-from core.render import PER_IMAGE, PER_MAP, colour_limits, display_size, explanation_picture
+from core.render import (
+    PER_IMAGE,
+    PER_MAP,
+    colour_bar,
+    colour_limits,
+    display_size,
+    explanation_picture,
+    is_blank,
+    limit_caption,
+    scale_sentence,
+)
 from core.report.comparison import Comparison
 
 REPORT_SIDE = 360  # pixels of the longest side of each picture in the report: sharp in print, small files
@@ -39,11 +49,12 @@ CARD_FIELDS = (
 def render_report(
     comparison: Comparison,
     *,
-    shared: bool = True,
+    shared: bool = False,
     opacity: float = 0.6,
     title: str = "Why the classifiers decided",
 ) -> str:
-    """One HTML page, self-contained (pictures as data URIs, inline style, no scripts, no links)."""
+    """One HTML page, self-contained (pictures as data URIs, inline style, no scripts, no links). Each map is on its
+    own colour scale, or (`shared`) on one scale shared by the maps of each image."""
     c = comparison
     model_names = [spec.name for spec in c.models]
     parts = [
@@ -57,9 +68,9 @@ def render_report(
     scale = PER_IMAGE if shared else PER_MAP
     limits = {method: colour_limits(c.maps(method), METHODS[method].signed, scale) for method in c.methods}
     for i, image in enumerate(c.images):
-        parts.append(_image_section(c, i, image, limits, opacity))
+        parts.append(_image_section(c, i, image, limits, scale, opacity))
     parts.append(_models_section(c))
-    parts.append(_parameters_section(c, shared))
+    parts.append(_parameters_section(c, scale))
     template, style = _page_template()
     return template.substitute(title=_text(title), style=style, body="\n".join(parts))
 
@@ -96,9 +107,9 @@ def _score_legend(percent: float) -> str:
     return f"<ul class='legend'>{items}</ul>"
 
 
-def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, opacity: float) -> str:
-    """One image: the picture, every model's predictions, then per method each model's overlay (colour limits
-    from `limits[method][(model, i)]`) and how much they agree."""
+def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, scale: str, opacity: float) -> str:
+    """One image: the picture, every model's predictions, then per method its colour bar and each model's overlay
+    (colour limits from `limits[method][(model, i)]`, on the colour scale `scale`) and how much they agree."""
     truth = c.true_labels[i] if i < len(c.true_labels) else None
     true_box = c.true_boxes[i] if i < len(c.true_boxes) else None
     predictions = "".join(
@@ -114,11 +125,18 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, opa
             limit = limits[method][(spec.name, i)]
             picture = explanation_picture(
                 image.pixels, result.map, result.fit, limit, chosen.signed,
-                opacity=opacity, colourmap=chosen.colourmap, side=REPORT_SIDE, true_box=true_box,
+                opacity=opacity, colourmap=chosen.colourmap, exponent=chosen.overlay_exponent, side=REPORT_SIDE,
+                true_box=true_box,
             )  # fmt: skip
+            blank = (
+                f"<p class='blank'>{_text(chosen.blank_sentence(result.target_label))}</p>"
+                if is_blank(result.map)
+                else ""
+            )
             figures.append(
                 f"<figure>{_picture(picture, f'{spec.name} {method}')}<figcaption>{_text(spec.name)} · explaining "
-                f"“{_text(result.target_label)}” · colour limit {limit:.3g}</figcaption></figure>"
+                f"“{_text(result.target_label)}” · {_text(limit_caption(result.map, limit, chosen.signed, scale))}"
+                f"</figcaption>{blank}</figure>"
             )
         scores = ""
         if c.pair:
@@ -130,7 +148,9 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, opa
             )
         rows.append(
             f"<div class='method'><h3>{_text(chosen.title)}</h3>"
-            f"<p class='caption'>{_text(chosen.caption)} Colours: {_text(chosen.legend)}</p>"
+            f"<p class='caption'>{_text(chosen.caption)}</p><p class='colour-key'>"
+            f"{_picture(colour_bar(chosen.signed, chosen.colourmap, chosen.overlay_exponent), 'colour bar')}"
+            f"Colours: {_text(chosen.legend)}</p>"
             f"<div class='figures'>{''.join(figures)}</div>{scores}</div>"
         )
     original = _picture(display_size(image.pixels, REPORT_SIDE), image.name)
@@ -169,7 +189,7 @@ def _models_section(c: Comparison) -> str:
     return f"<section class='models'><h2>Model cards</h2><div class='cards'>{''.join(cards)}</div></section>"
 
 
-def _parameters_section(c: Comparison, shared: bool) -> str:
+def _parameters_section(c: Comparison, scale: str) -> str:
     rows = "".join(
         f"<tr><th>{_text(METHODS[m].title)}</th><td>"
         + (_text(", ".join(f"{k} = {'automatic' if v is None else v}" for k, v in c.params[m].items())) or "none")
@@ -179,7 +199,7 @@ def _parameters_section(c: Comparison, shared: bool) -> str:
     notes = [
         "Each model explains the class it predicts, from the score before its final sigmoid or softmax.",
         "Boxes (cyan) enclose 90% of each map's strength; the red dot is where the map's strength is centred.",
-        "Colour scale: " + ("shared by the two maps of each pair." if shared else "one per map."),
+        scale_sentence(scale),
     ]
     if c.pair:
         notes.append(f"Top-region agreement uses the {c.percent:g}% strongest pixels of each map.")

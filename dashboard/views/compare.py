@@ -7,7 +7,7 @@ import streamlit as st
 from core.agreement import EXPLANATIONS, mean_agreement
 from core.explain import METHODS
 from core.images import encode_png
-from core.render import PER_IMAGE, PER_MAP, colour_limits, display_size, explanation_picture
+from core.render import PER_IMAGE, PER_MAP, colour_limits, display_size, explanation_picture, limit_caption
 from dashboard import components
 from dashboard.views.common import all_labels, comparison, file_stem, images_and_models
 
@@ -33,14 +33,15 @@ with controls[1]:
         help="The share of each map's strongest pixels whose overlap is scored.",
     )
 signed = METHODS[method].signed
-colourmap, opacity, shared = components.colour_controls(
+colourmap, opacity, scale = components.colour_controls(
     "compare",
-    signed,
-    legend=f"Colours: {METHODS[method].legend}",
-    scale=("Shared by the pair", "Per model"),
-    scale_help="Shared: both models' maps of an image on one scale, so a fainter map means weaker evidence.",
+    method,
+    shared_scale=PER_IMAGE,
+    scale=("Per model", "Shared by the pair"),
+    scale_help="Per model: each model's map gets its own scale, so both are readable even when one model's "
+    "numbers are far larger. Shared by the pair: both maps of an image on one scale, so a fainter map means weaker "
+    "evidence.",
 )
-colourmap = colourmap or METHODS[method].colourmap
 ask_first_above = 0 if not METHODS[method].needs_gradients else 20
 results = components.explanations_or_error(images, models, method, params, target, ask_first_above)
 if results is None:
@@ -49,7 +50,7 @@ if results is None:
 result = comparison(images, models, {method: results}, {method: params}, percent)
 scores = result.agreements(method)
 score_lines = {key: text.format(k=percent) for key, text in EXPLANATIONS.items()}
-limits = colour_limits(result.maps(method), signed, PER_IMAGE if shared else PER_MAP)
+limits = colour_limits(result.maps(method), signed, scale)
 for row, selected in enumerate(images):
     image = selected.image
     with st.container(border=True, key=components.row_key(image)):
@@ -60,13 +61,14 @@ for row, selected in enumerate(images):
             explanation, limit = result.explanations[(name, method)][row], limits[(name, row)]
             picture = explanation_picture(
                 image.pixels, explanation.map, explanation.fit, limit, signed,
-                opacity=opacity, colourmap=colourmap, true_box=selected.box,
+                opacity=opacity, colourmap=colourmap, exponent=METHODS[method].overlay_exponent, true_box=selected.box,
             )  # fmt: skip
             with column:
                 top = result.predictions[name][row][0]
                 st.markdown(f"**{name}**: {top.label} · {top.probability:.1%}")
                 st.image(picture, width="stretch", caption=f"explaining “{explanation.target_label}” · "
-                         f"colour limit {limit:.3g}")  # fmt: skip
+                         f"{limit_caption(explanation.map, limit, signed, scale)}")  # fmt: skip
+                components.blank_note(st, method, explanation.map, explanation.target_label)
                 st.download_button(
                     "Overlay PNG",
                     lambda picture=picture: encode_png(picture),
@@ -122,4 +124,4 @@ st.dataframe(
         "box IoU": st.column_config.NumberColumn(format="%.2f"),
     },
 )
-components.report_downloads(result, shared=shared, opacity=opacity, stem=f"report-{method}")
+components.report_downloads(result, shared=scale != PER_MAP, opacity=opacity, stem=f"report-{method}")

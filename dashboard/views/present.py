@@ -4,7 +4,7 @@ one plain sentence under each method on what it shows and how to read its colour
 import streamlit as st
 
 from core.explain import METHODS
-from core.render import SHARED, colour_limits, explanation_picture
+from core.render import PER_MAP, colour_limits, explanation_picture, scale_sentence
 from dashboard import components, state
 
 # The methods worth showing to an audience, in the order a story goes: cheap and sharp first.
@@ -72,8 +72,10 @@ with st.container(key="present_pictures"):
         st.image(selected.image.pixels)
         if selected.label:
             st.caption(f"True class: {selected.label}; dashed green: where the dog is.")
+        components.colour_key(method, words=False)
+        st.caption(scale_sentence(PER_MAP))
     if results is not None:
-        limits = colour_limits({key: result.map for key, result in results.items()}, chosen.signed, SHARED)
+        limits = colour_limits({key: result.map for key, result in results.items()}, chosen.signed, PER_MAP)
         for column, name in zip(columns[1:], models, strict=True):
             result, limit = results[(name, 0)], limits[(name, 0)]
             top = state.classify_images(name, (selected.image.sha256,), (selected.image,), 3)[0][0]
@@ -81,6 +83,7 @@ with st.container(key="present_pictures"):
                 st.subheader(f"{name}: {top.label} ({top.probability:.0%})")
                 picture = explanation_picture(
                     selected.image.pixels, result.map, result.fit, limit, chosen.signed,
-                    colourmap=chosen.colourmap, side=720, true_box=selected.box,
+                    colourmap=chosen.colourmap, exponent=chosen.overlay_exponent, side=720, true_box=selected.box,
                 )  # fmt: skip
                 st.image(picture)
+                components.blank_note(st, method, result.map, result.target_label)
