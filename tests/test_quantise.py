@@ -30,6 +30,9 @@ def test_quantise_reports_both_models_side_by_side_and_the_file_loads_back(tmp_p
         original.output,
         original.input_size,
     )
+    # Its usual confidence travels with it: the float16 probabilities stay within a fraction of a percent.
+    assert spec.card["familiarity"] == original.card["familiarity"]
+    assert report.changed_images == ()
     pixels = original.resize(list(images))
     np.testing.assert_allclose(
         load_model(spec).probabilities(pixels), load_model("demo-resnet").probabilities(pixels), atol=0.02
