@@ -80,6 +80,26 @@ class Familiarity:
             "trained on: read this prediction with care."
         )
 
+    def short(self) -> str:
+        """A few words for a projector: the verdict and the usual floor."""
+        floor = f"usually at least {self._percent(self.calibration.floor)} sure"
+        return f"As sure as usual ({floor})" if self.familiar else f"Unusually unsure ({floor})"
+
+    def detail(self) -> str:
+        """The technical definition, for whoever wants to check it."""
+        c = self.calibration
+        if not c.measured:
+            return (
+                "Confidence is the probability of the top class. Without a calibration in the model's card, an "
+                f"image counts as unusual below (1 + 1/{self.classes}) / 2 = {c.floor:.1%}. See docs/methods.md, "
+                "“Unfamiliar images”."
+            )
+        return (
+            f"Confidence is the probability of the top class; the floor, {c.floor:.1%}, is its "
+            f"{c.share_below:.0%} quantile over {c.images:,} images ({c.detail or c.source}). See docs/methods.md, "
+            "“Unfamiliar images”."
+        )
+
     def as_json(self) -> dict:
         return {"familiar": self.familiar, "usual_floor": round(self.calibration.floor, 4)}
 
