@@ -31,15 +31,26 @@ def _short_name(picture) -> str:
     return stem.replace("-", " ").replace("_", " ").capitalize()[:28]
 
 
+def _short_title(method: str) -> str:
+    """A method's title without its technical variant: 'SHAP (partition, blur masker)' -> 'SHAP'."""
+    return METHODS[method].title.split(" (")[0]
+
+
 st.html(STYLE)
 top = st.columns([5, 1])
 top[0].title("What does the model look at?")
 top[1].page_link("views/classification.py", label="Leave presentation", icon=":material/close:")
 
-pictures = [selected for selected in state.selected_images()[0] if selected.label is None]  # uploads
-pictures += [state.SelectedImage(s.image, s.label, s.box) for s in state.samples()]
-pictures = list({p.image.sha256: p for p in reversed(pictures)}.values())[::-1]
+uploads = [selected for selected in state.selected_images()[0] if selected.label is None]
+samples = [state.SelectedImage(s.image, s.label, s.box) for s in state.samples()]
+pictures = list({p.image.sha256: p for p in reversed(uploads + samples)}.values())[::-1]
 names = [_short_name(p) for p in pictures]
+# An upload named like a sample (chelsea.jpg beside the sample chelsea.png) says it is the upload.
+uploaded = {p.image.sha256 for p in uploads}
+names = [
+    f"{name} · yours" if names.count(name) > 1 and picture.image.sha256 in uploaded else name
+    for name, picture in zip(names, pictures, strict=True)
+]
 models = state.selected_models()
 if not models:
     st.info("Pick a model first (on any other page, in the sidebar).")
@@ -51,7 +62,7 @@ choice = st.pills(
 method = st.pills(
     "Explanation",
     SHOWN,
-    format_func=lambda m: METHODS[m].title,
+    format_func=_short_title,
     default=SHOWN[0],
     required=True,
     key="present_method",
@@ -62,25 +73,40 @@ results = components.explanations_or_error([selected], models, method, chosen.de
 
 with st.container(key="present_story"):
     st.markdown(
-        f"**{chosen.title}.** {chosen.caption} **Colours** — {chosen.legend} The cyan box holds 90% of the "
+        f"**{_short_title(method)}.** {chosen.caption} **Colours** — {chosen.legend} The cyan box holds 90% of the "
         "map's weight; the red dot is its centre."
     )
+# Three rows of the same columns: the headings (however long a model's name, they line up at the bottom), the
+# pictures (so they start level) and the notes under them.
+tops = {
+    name: state.classify_images(name, (selected.image.sha256,), (selected.image,), 3)[0][0] for name in models
+}  # fmt: skip
+familiarity = {name: components.familiarity_of(name, top) for name, top in tops.items()}
 with st.container(key="present_pictures"):
-    columns = st.columns(1 + len(models), gap="large")
-    with columns[0]:
-        st.subheader("The image")
-        st.image(selected.image.pixels)
-        if selected.label:
-            st.caption(f"True class: {selected.label}; dashed green: where the dog is.")
+    spec = [1] * (1 + len(models))
+    headings = st.columns(spec, gap="large", vertical_alignment="bottom")
+    headings[0].subheader("The image")
+    for column, name in zip(headings[1:], models, strict=True):
+        top = tops[name]
+        column.subheader(f"{name}: {top.label} ({top.probability:.0%})", help=familiarity[name].sentence(name))
+    pictures = st.columns(spec, gap="large")
+    pictures[0].image(selected.image.pixels)
+    notes = st.columns(spec, gap="large")
+    if selected.label:
+        notes[0].caption(f"True class: {selected.label}; dashed green: where the dog is.")
+    for column, name in zip(notes[1:], models, strict=True):
+        with column, st.container(key=f"present_note_{models.index(name)}"):
+            if familiarity[name].familiar:
+                st.caption(familiarity[name].short())
+            else:
+                st.markdown(f":orange-background[{familiarity[name].short()}]: the image may be unlike what it "
+                            "learned from.")  # fmt: skip
     if results is not None:
         limits = colour_limits({key: result.map for key, result in results.items()}, chosen.signed, SHARED)
-        for column, name in zip(columns[1:], models, strict=True):
+        for column, name in zip(pictures[1:], models, strict=True):
             result, limit = results[(name, 0)], limits[(name, 0)]
-            top = state.classify_images(name, (selected.image.sha256,), (selected.image,), 3)[0][0]
-            with column:
-                st.subheader(f"{name}: {top.label} ({top.probability:.0%})")
-                picture = explanation_picture(
-                    selected.image.pixels, result.map, result.fit, limit, chosen.signed,
-                    colourmap=chosen.colourmap, side=720, true_box=selected.box,
-                )  # fmt: skip
-                st.image(picture)
+            picture = explanation_picture(
+                selected.image.pixels, result.map, result.fit, limit, chosen.signed,
+                colourmap=chosen.colourmap, side=720, true_box=selected.box,
+            )  # fmt: skip
+            column.image(picture)
