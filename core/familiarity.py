@@ -54,8 +54,8 @@ class Familiarity:
 
     @property
     def label(self) -> str:
-        """Two or three words for a heading: 'usual confidence' or 'unusually unsure'."""
-        return "usual confidence" if self.familiar else "unusually unsure"
+        """Three words for a heading: 'as sure as usual' or 'unusually unsure'."""
+        return "as sure as usual" if self.familiar else "unusually unsure"
 
     def comparison(self) -> str:
         """What the confidence is compared against, in one clause."""
@@ -81,9 +81,8 @@ class Familiarity:
         )
 
     def short(self) -> str:
-        """A few words for a projector: the verdict and the usual floor."""
-        floor = f"usually at least {self._percent(self.calibration.floor)} sure"
-        return f"As sure as usual ({floor})" if self.familiar else f"Unusually unsure ({floor})"
+        """A few words for a projector: the verdict, then the usual floor in brackets."""
+        return f"{self.label.capitalize()} (usually at least {self._percent(self.calibration.floor)})"
 
     def detail(self) -> str:
         """The technical definition, for whoever wants to check it."""

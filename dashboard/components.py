@@ -77,9 +77,10 @@ def familiarity_of(model_name: str, top: Prediction):
     return assess(top.probability, spec.card, len(spec.labels))
 
 
-def verdict(predictions: list[Prediction], model_name: str, *, named: bool = False) -> None:
-    """The top class and its probability (after the model's name where `named`), then one sentence on whether
-    the model is as sure as usual: a warning when it is not (the prediction stays on show)."""
+def verdict(predictions: list[Prediction], model_name: str, *, named: bool = False, note: bool = True):
+    """The top class and its probability (after the model's name where `named`), then, where `note`, one
+    sentence on whether the model is as sure as usual (`confidence_note`); returns the Familiarity, for pages
+    that put the sentence elsewhere. The prediction stays on show either way."""
     top = predictions[0]
     familiarity = familiarity_of(model_name, top)
     st.markdown(
@@ -88,7 +89,9 @@ def verdict(predictions: list[Prediction], model_name: str, *, named: bool = Fal
         + ("" if familiarity.familiar else " · unusually unsure"),
         help=familiarity.detail(),
     )
-    confidence_note(model_name, familiarity)
+    if note:
+        confidence_note(model_name, familiarity)
+    return familiarity
 
 
 def confidence_note(model_name: str, familiarity) -> None:

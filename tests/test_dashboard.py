@@ -436,8 +436,8 @@ def test_a_model_out_of_its_depth_says_so_beside_its_prediction_against_its_usua
     assert not app.exception, app.exception
     helps = [h.help for h in app.subheader if h.value.startswith("demo-resnet: other dog (")]
     assert len(helps) == 1 and helps[0] == warning  # the same sentence, behind the heading's help mark
-    assert any(m.value.startswith(":orange-background[Unusually unsure (usually at least") for m in app.markdown)
-    assert any(c.value.startswith("As sure as usual (usually at least") for c in app.caption)
+    assert ":orange-background[Unusually unsure (usually at least 71%)]" in [m.value for m in app.markdown]
+    assert "As sure as usual (usually at least 88%)" in [c.value for c in app.caption]
 
 
 def test_models_with_different_classes_are_not_said_to_disagree_and_each_map_says_what_it_explains(tmp_path):
@@ -509,9 +509,17 @@ def test_deployment_check_runs_on_the_users_own_images():
     assert app.dataframe[0].value["float16 TFLite"][2] == "100% of 13 images"
 
 
+def _elements_of_type(block, kind: str) -> list:
+    """Every element of a type under a block, however deeply nested (AppTest has no getter for some types)."""
+    found = []
+    for child in getattr(block, "children", {}).values():
+        found += [child] if child.type == kind else _elements_of_type(child, kind)
+    return found
+
+
 def test_report_page_previews_the_report_it_downloads():
     app = _page("views/report.py")
-    (frame,) = [element for element in app.main if element.type == "iframe"]
+    (frame,) = _elements_of_type(app.main, "iframe")
     shown = frame.proto.srcdoc
     assert "Do demo-resnet and demo-efficientnet look at the same thing?" in shown
     assert "generated-1-other-dog.png" in shown and shown.count("src='data:image/jpeg;base64,") == 2 * (1 + 2 * 2)

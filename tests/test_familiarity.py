@@ -41,7 +41,8 @@ def test_below_the_floor_is_unusual_and_the_sentence_says_against_what():
     card = {"familiarity": Calibration(0.525, 0.05, 101, "hand-made pictures").as_card()}
     unsure, sure = assess(0.52, card, 2), assess(0.53, card, 2)
     assert not unsure.familiar and sure.familiar
-    assert unsure.label == "unusually unsure" and sure.label == "usual confidence"
+    assert unsure.label == "unusually unsure" and sure.label == "as sure as usual"
+    assert unsure.short() == "Unusually unsure (usually at least 52.5%)"
     assert unsure.sentence("demo") == (
         "Unusually unsure: demo is 52.0% sure, while on 101 hand-made pictures, 95% of its answers were at least "
         "52.5% sure. The image may be unlike anything it was trained on: read this prediction with care."

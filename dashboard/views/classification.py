@@ -36,8 +36,10 @@ for row, selected in enumerate(images):
         for column, (name, predictions) in zip(columns[1:], results.items(), strict=False):
             with column:
                 st.subheader(name, divider="gray")
-                components.verdict(predictions[row], name)
+                # The sentence under the chart, so the charts of both models stay level.
+                familiarity = components.verdict(predictions[row], name, note=False)
                 components.prediction_chart(predictions[row], key=f"chart_{row}_{name}")
+                components.confidence_note(name, familiarity)
         if classes is not None:
             top_a, top_b = (results[name][row][0].label for name in names)
             if top_a != top_b and classes.comparable(top_a, top_b):

@@ -56,18 +56,24 @@ for row, selected in enumerate(images):
     image = selected.image
     with st.container(border=True, key=components.row_key(image)):
         st.markdown(components.image_heading(selected))
-        columns = st.columns([2, 3, 3])
-        columns[0].image(display_size(image.pixels), width="stretch", caption=f"{image.width}×{image.height}")
-        for column, name in zip(columns[1:], models, strict=True):
+        # Rows of the same three columns: the verdicts (level at the bottom however they wrap), the pictures
+        # (so they start level), then the notes and downloads under them.
+        spec = [2, 3, 3]
+        verdicts = st.columns(spec, vertical_alignment="bottom")
+        pictures = st.columns(spec)
+        notes = st.columns(spec)
+        pictures[0].image(display_size(image.pixels), width="stretch", caption=f"{image.width}×{image.height}")
+        for index, name in enumerate(models, start=1):
             explanation, limit = result.explanations[(name, method)][row], limits[(name, row)]
             picture = explanation_picture(
                 image.pixels, explanation.map, explanation.fit, limit, signed,
                 opacity=opacity, colourmap=colourmap, true_box=selected.box,
             )  # fmt: skip
-            with column:
-                components.verdict(result.predictions[name][row], name, named=True)
-                st.image(picture, width="stretch", caption=f"explaining “{explanation.target_label}” · "
-                         f"colour limit {limit:.3g}")  # fmt: skip
+            with verdicts[index]:
+                familiarity = components.verdict(result.predictions[name][row], name, named=True, note=False)
+            pictures[index].image(picture, width="stretch", caption=f"explaining “{explanation.target_label}” · "
+                                  f"colour limit {limit:.3g}")  # fmt: skip
+            with notes[index]:
                 st.download_button(
                     "Overlay PNG",
                     lambda picture=picture: encode_png(picture),
@@ -77,6 +83,7 @@ for row, selected in enumerate(images):
                     key=f"png_{row}_{name}",
                     on_click="ignore",
                 )
+                components.confidence_note(name, familiarity)
         score = scores[row]
         explained = score.explained_sentence(*models)
         if score.same_class:

@@ -28,7 +28,7 @@ if not choices:
     st.info("No Keras model is ready; add one in the sidebar (TFLite and SavedModel files cannot be converted).")
     st.stop()
 selected = state.selected_models()
-model = st.selectbox(
+model = st.columns([2, 3])[0].selectbox(
     "Model", choices, index=choices.index(selected[0]) if selected and selected[0] in choices else 0, key="deploy_model"
 )
 chosen = [selected.image for selected in state.selected_images()[0]]
@@ -76,7 +76,7 @@ table = pd.DataFrame(
             f"{report.tflite_bytes / 1e6:.2f} MB ({report.size_ratio:.0%} of the original)",
             f"{report.tflite_ms_per_image:.1f} ms",
             f"{report.top1_agreement:.0%} of {report.images} image{'s' if report.images != 1 else ''}",
-            f"{report.max_probability_difference:.2%} points",
+            f"{100 * report.max_probability_difference:.2f} percentage points",
         ],
     }
 )
@@ -89,7 +89,8 @@ if report.changed_images:
 else:
     verdict = f"The float16 model predicts the same class as the original on {_all(report.images)}."
 st.markdown(
-    f"**{verdict}** No probability moves by more than {report.max_probability_difference:.2%} points (out of 100)."
+    f"**{verdict}** No class's probability moves by more than {100 * report.max_probability_difference:.2f} "
+    "percentage points (as from 90.00% to 90.01% for 0.01)."
 )
 files = result.files
 buttons = st.container(horizontal=True, key="deploy_downloads")

@@ -14,11 +14,15 @@ STYLE = """
   html { font-size: 19px; }
   [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
   [data-testid="stToolbar"], [data-testid="stDecoration"] { display: none !important; }
-  .block-container { padding: 1.2rem 2.5rem 2rem !important; max-width: 100% !important; }
-  .st-key-present_images p, .st-key-present_method p { font-size: 1.05rem; }
-  .st-key-present_story p { font-size: 1.15rem; line-height: 1.45; }
-  .st-key-present_pictures img { max-height: 56vh; width: auto !important; max-width: 100%; margin: 0 auto; }
-  .st-key-present_pictures h3 { font-size: 1.3rem; padding-bottom: 0.2rem; }
+  .block-container { padding: 0.8rem 2.5rem 1rem !important; max-width: 100% !important; }
+  .st-key-present_top h1 { font-size: 1.9rem; padding: 0; }
+  .st-key-present_images button p, .st-key-present_method button p { font-size: 0.85rem; }
+  .st-key-present_story p { font-size: 1.05rem; line-height: 1.4; }
+  /* The pictures take what the window has left under the controls, so a 1280×720 projector shows them whole. */
+  .st-key-present_pictures img { max-height: max(14rem, calc(100vh - 27rem)); width: auto !important;
+    max-width: 100%; margin: 0 auto; }
+  .st-key-present_pictures h3 { font-size: 1.15rem; padding: 0; }
+  .st-key-present_pictures p { font-size: 0.85rem; }
 </style>
 """
 
@@ -37,9 +41,10 @@ def _short_title(method: str) -> str:
 
 
 st.html(STYLE)
-top = st.columns([5, 1])
-top[0].title("What does the model look at?")
-top[1].page_link("views/classification.py", label="Leave presentation", icon=":material/close:")
+with st.container(key="present_top"):
+    top = st.columns([5, 1], vertical_alignment="center")
+    top[0].title("What does the model look at?")
+    top[1].page_link("views/classification.py", label="Leave presentation", icon=":material/close:")
 
 uploads = [selected for selected in state.selected_images()[0] if selected.label is None]
 samples = [state.SelectedImage(s.image, s.label, s.box) for s in state.samples()]
@@ -56,16 +61,24 @@ if not models:
     st.info("Pick a model first (on any other page, in the sidebar).")
     st.stop()
 
-choice = st.pills(
-    "Image", range(len(pictures)), format_func=lambda i: names[i], default=0, required=True, key="present_images"
+controls = st.columns([3, 2], gap="large")
+choice = controls[0].pills(
+    "Image",
+    range(len(pictures)),
+    format_func=lambda i: names[i],
+    default=0,
+    required=True,
+    key="present_images",
+    wrap=True,
 )
-method = st.pills(
+method = controls[1].pills(
     "Explanation",
     SHOWN,
     format_func=_short_title,
     default=SHOWN[0],
     required=True,
     key="present_method",
+    wrap=True,
 )
 selected = pictures[choice if choice is not None else 0]
 chosen = METHODS[method]
@@ -96,11 +109,11 @@ with st.container(key="present_pictures"):
         notes[0].caption(f"True class: {selected.label}; dashed green: where the dog is.")
     for column, name in zip(notes[1:], models, strict=True):
         with column, st.container(key=f"present_note_{models.index(name)}"):
+            # A few words on the projector; the whole sentence is behind the heading's help mark.
             if familiarity[name].familiar:
                 st.caption(familiarity[name].short())
             else:
-                st.markdown(f":orange-background[{familiarity[name].short()}]: the image may be unlike what it "
-                            "learned from.")  # fmt: skip
+                st.markdown(f":orange-background[{familiarity[name].short()}]")
     if results is not None:
         limits = colour_limits({key: result.map for key, result in results.items()}, chosen.signed, SHARED)
         for column, name in zip(pictures[1:], models, strict=True):

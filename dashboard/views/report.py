@@ -86,4 +86,5 @@ st.subheader("Preview")
 st.caption("The report exactly as it downloads; scroll inside the frame.")
 # The report is the app's own page: every name that came from a user is escaped in it and it holds no scripts
 # (core/report/page.py), so it can be shown as it is.
-st.iframe(html, height=760)
+with st.container(border=True, key="report_preview"):
+    st.iframe(html, height=760)
