@@ -81,9 +81,15 @@ def command_download(args: argparse.Namespace) -> None:
 
 
 def command_quantise(args: argparse.Namespace) -> None:
-    from core.quantise import quantise
+    from core.quantise import compare_float16, export_float16, quantise
 
-    report = quantise(_resolve_model(args.model, args), args.out)
+    spec = _resolve_model(args.model, args)
+    if not args.images:
+        report = quantise(spec, args.out)
+    else:
+        images = [_read_image(path) for path in args.images]  # a bad image fails before the conversion
+        tflite, _ = export_float16(spec, args.out)
+        report = compare_float16(spec, tflite, [image.pixels for image in images], list(args.images))
     print(json.dumps(report.as_dict()), flush=True)
 
 
@@ -328,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     quantise.add_argument("--model", required=True, help="model name or model file/folder")
     _add_model_options(quantise)
     quantise.add_argument("--out", type=Path, required=True, help="the .tflite file to write (a card .json beside it)")
+    quantise.add_argument(
+        "images", nargs="*", metavar="IMAGE", help="images to compare the two models on (default: the sample images)"
+    )
     quantise.set_defaults(run=command_quantise)
     calibrate = commands.add_parser(
         "calibrate",

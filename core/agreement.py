@@ -94,7 +94,7 @@ class ClassSets:
         )
         return (
             f"The models choose among different classes: {name_a} among {len(self.a)} ({_some(self.a)}), {name_b} "
-            f"among {len(self.b)} ({_some(self.b)}); {both}. Each map explains its own model's class."
+            f"among {len(self.b)} ({_some(self.b)}); {both}."
         )
 
 

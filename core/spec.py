@@ -265,6 +265,13 @@ _ASSUMED = {
 }
 
 
+_OUTPUT_WORDS = {
+    "softmax": "softmax: one probability per class",
+    "sigmoid": "sigmoid: one unit, the probability of the second class",
+    "logits": "logits: scores, turned into probabilities by a softmax",
+}
+
+
 def facts_in_words(spec: ModelSpec) -> dict[str, str]:
     """What a model is, for a person confirming an upload: format, input, classes, preprocessing, output, and
     which explanations work on it."""
@@ -274,8 +281,8 @@ def facts_in_words(spec: ModelSpec) -> dict[str, str]:
         "File": model_files.FORMAT_TITLES.get(spec.format, spec.format),
         "Input": f"{width}×{height} pixels, {'colour' if spec.colour_mode == 'rgb' else 'greyscale'}",
         "Classes": f"{len(spec.labels)}: {shown}",
-        "Preprocessing": spec.preprocessing,
-        "Output": spec.output,
+        "Preprocessing": "none: pixels go in as 0–255" if spec.preprocessing == "raw" else spec.preprocessing,
+        "Output": _OUTPUT_WORDS.get(spec.output, spec.output),
         "Explanations": "all methods"
         if spec.differentiable
         else "SHAP (partition) and LIME only: this format gives no gradients",

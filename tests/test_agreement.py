@@ -92,7 +92,7 @@ def test_class_sets_say_when_two_models_choose_among_different_classes():
     assert apart.sentence("demo", "breeds") == (
         "The models choose among different classes: demo among 2 (other dog, dachshund), breeds among 19 "
         "(breed 0, breed 1, breed 2, breed 3 and 15 more); they share 1 (dachshund), so their answers are compared "
-        "only where each model could have given the other's. Each map explains its own model's class."
+        "only where each model could have given the other's."
     )
     disjoint = ClassSets(("cat", "dog"), ("car", "bus"))
     assert "they share none, so their answers cannot agree or disagree" in disjoint.sentence("a", "b")

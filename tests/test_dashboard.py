@@ -446,8 +446,7 @@ def test_models_with_different_classes_are_not_said_to_disagree_and_each_map_say
     sentence = next(i.value for i in app.info if i.value.startswith("The models choose among different classes"))
     assert sentence == (
         f"The models choose among different classes: {pets} among 3 (cat, dog, fox), demo-efficientnet among 2 "
-        "(other dog, dachshund); they share none, so their answers cannot agree or disagree. Each map explains its "
-        "own model's class."
+        "(other dog, dachshund); they share none, so their answers cannot agree or disagree."
     )
     assert not any("disagree on this image" in w.value for w in app.warning)
     app.switch_page("views/compare.py").run()
