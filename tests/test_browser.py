@@ -373,6 +373,12 @@ def test_no_page_cuts_words_short_or_pictures_out_of_line(page, server, tmp_path
             _settled(page)
             bottoms = [pictures.nth(i).bounding_box() for i in range(pictures.count())]
             assert all(box["y"] + box["height"] <= height for box in bottoms), (width, height, bottoms)
+            # A small generated sample is shown as large as its explanations, not at its 160 pixels.
+            page.get_by_test_id("stMain").get_by_text("Dog 1 · other dog", exact=True).click()
+            page.get_by_test_id("stMain").get_by_text("True class: other dog", exact=False).wait_for()
+            _settled(page)
+            sizes = [pictures.nth(i).bounding_box()["height"] for i in range(pictures.count())]
+            assert max(sizes) - min(sizes) <= 2 and min(sizes) > 200, sizes
         problems[title] = page.evaluate(_LAYOUT_PROBLEMS)
         page.screenshot(path=SCREENSHOTS / f"layout-{width}x{height}-{title.lower().replace(' ', '-')}.png")
     assert {title: found for title, found in problems.items() if found} == {}

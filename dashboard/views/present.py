@@ -4,7 +4,7 @@ one plain sentence under each method on what it shows and how to read its colour
 import streamlit as st
 
 from core.explain import METHODS
-from core.render import SHARED, colour_limits, explanation_picture
+from core.render import SHARED, colour_limits, display_size, explanation_picture
 from dashboard import components, state
 
 # The methods worth showing to an audience, in the order a story goes: cheap and sharp first.
@@ -103,7 +103,7 @@ with st.container(key="present_pictures"):
         top = tops[name]
         column.subheader(f"{name}: {top.label} ({top.probability:.0%})", help=familiarity[name].sentence(name))
     pictures = st.columns(spec, gap="large")
-    pictures[0].image(selected.image.pixels)
+    pictures[0].image(display_size(selected.image.pixels, 720))  # as large as the explanations beside it
     notes = st.columns(spec, gap="large")
     if selected.label:
         notes[0].caption(f"True class: {selected.label}; dashed green: where the dog is.")
