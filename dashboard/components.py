@@ -81,9 +81,38 @@ def prediction_chart(predictions: list[Prediction], key: str) -> None:
     st.vega_lite_chart(rows, spec, width="stretch", key=key)
 
 
-def verdict(predictions: list[Prediction]) -> None:
+def familiarity_of(model_name: str, top: Prediction):
+    """How the top prediction's confidence compares with the model's usual floor (core.familiarity)."""
+    from core.familiarity import assess
+    from dashboard import state
+
+    spec = state.get_model(model_name).spec
+    return assess(top.probability, spec.card, len(spec.labels))
+
+
+def verdict(predictions: list[Prediction], model_name: str, *, named: bool = False, note: bool = True):
+    """The top class and its probability (after the model's name where `named`), then, where `note`, one
+    sentence on whether the model is as sure as usual (`confidence_note`); returns the Familiarity, for pages
+    that put the sentence elsewhere. The prediction stays on show either way."""
     top = predictions[0]
-    st.markdown(f"**{top.label}** · {top.probability:.1%}")
+    familiarity = familiarity_of(model_name, top)
+    st.markdown(
+        (f"**{model_name}**: {top.label}" if named else f"**{top.label}**")
+        + f" · {top.probability:.1%}"
+        + ("" if familiarity.familiar else " · unusually unsure"),
+        help=familiarity.detail(),
+    )
+    if note:
+        confidence_note(model_name, familiarity)
+    return familiarity
+
+
+def confidence_note(model_name: str, familiarity) -> None:
+    """The familiarity sentence: a caption when the model is as sure as usual, a warning when it is not."""
+    if familiarity.familiar:
+        st.caption(familiarity.sentence(model_name))
+    else:
+        st.warning(familiarity.sentence(model_name))
 
 
 def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
@@ -101,6 +130,7 @@ def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
                 key=f"{key}_method",
                 default=methods[0],
                 selection_mode="single",
+                wrap=True,  # in a column it would otherwise scroll sideways and hide the last methods
             )
             or methods[0]
         )
@@ -274,7 +304,7 @@ def explanation_rows(
     """One bordered row per image: for each model, the overlay (and the raw map) with its target and time, on the
     colour scale `scale`; `transform` changes what is drawn (e.g. only LIME's strongest regions), not the cached
     result."""
-    from core.explain import METHODS
+    from core.explain import METHODS, diagnostic_in_words
 
     chosen = METHODS[method]
     signed = chosen.signed
@@ -296,11 +326,13 @@ def explanation_rows(
                     picture,
                     width="stretch",
                     caption=f"{name} · explaining “{result.target_label}” · {result.seconds:.2f} s"
-                    + "".join(f" · {key.replace('_', ' ')} {value:.1%}" for key, value in result.diagnostics.items())
                     # Without the raw map beside it, the overlay says which scale it is on (and how faint it is).
                     + ("" if show_raw else f" · {limit_caption(raw, limit, signed, scale)}"),
                 )
                 blank_note(column, method, raw, result.target_label)
+                for key, value in result.diagnostics.items():
+                    reading, detail = diagnostic_in_words(key, value)
+                    column.caption(reading, help=detail or None)
                 if show_raw:
                     columns[index * 2 + 1].image(
                         framed(colourise(raw, limit, signed, colourmap)),
@@ -322,14 +354,18 @@ def explanations_or_error(
         return None
 
 
-def report_downloads(comparison, *, shared: bool, opacity: float = 0.6, stem: str = "explanation-report") -> None:
-    """The report (HTML) and its numbers (CSV, JSON) as download buttons; each file is made only when clicked."""
+def report_downloads(
+    comparison, *, shared: bool, opacity: float = 0.6, stem: str = "explanation-report", html: str | None = None
+) -> None:
+    """The report (HTML, `html` where it is drawn already) and its numbers (CSV, JSON) as download buttons; each
+    file is made only when clicked."""
     from core.report import render_report
 
-    columns = st.columns([1, 1, 1, 3])
-    columns[0].download_button(
+    # A row that takes each button's own width and wraps: fixed columns cut labels short on narrow windows.
+    row = st.container(horizontal=True, key=f"{stem}_downloads")
+    row.download_button(
         "Download report",
-        lambda: render_report(comparison, shared=shared, opacity=opacity),
+        html if html is not None else lambda: render_report(comparison, shared=shared, opacity=opacity),
         file_name=f"{stem}.html",
         mime="text/html",
         type="primary",
@@ -337,15 +373,11 @@ def report_downloads(comparison, *, shared: bool, opacity: float = 0.6, stem: st
         key=f"{stem}_html",
         on_click="ignore",
     )
-    for column, (kind, data, mime, icon) in zip(
-        columns[1:3],
-        [
-            ("CSV", comparison.as_csv, "text/csv", ":material/table:"),
-            ("JSON", comparison.as_json, "application/json", ":material/data_object:"),
-        ],
-        strict=True,
-    ):
-        column.download_button(
+    for kind, data, mime, icon in [
+        ("CSV", comparison.as_csv, "text/csv", ":material/table:"),
+        ("JSON", comparison.as_json, "application/json", ":material/data_object:"),
+    ]:
+        row.download_button(
             f"Numbers ({kind})",
             data,
             file_name=f"{stem}.{kind.lower()}",

@@ -89,7 +89,7 @@ def test_report_embeds_every_picture_and_needs_nothing_from_outside(comparison):
             assert not attrs.get(name) or attrs[name].startswith(("data:", "#")), (tag, name, attrs[name][:40])
     assert "url(" not in page and "@import" not in page and "http://" not in page and "https://" not in page
     text = " ".join(parsed.text)
-    for needed in ("demo-resnet", "demo-efficientnet", "Gradient saliency", "Grad-CAM", "Rank correlation",
+    for needed in ("demo-resnet", "demo-efficientnet", "Gradient saliency", "Grad-CAM", "Same pixel ranking",
                    "Model cards", "Parameters", "generated-1-other-dog.png", "true class: dachshund",
                    comparison.created.strftime("%Y-%m-%d")):  # fmt: skip
         assert needed in text, needed
@@ -129,6 +129,29 @@ def test_numbers_download_as_json_and_csv_with_one_row_per_image_and_method(comp
     assert len(rows) == 6
     assert {"image", "method", "prediction_a", "prediction_b", "rank_correlation", "box_iou"} <= set(rows[0])
     assert rows[0]["top_15_percent_iou"] == str(record["rows"][0]["top_15_percent_iou"])
+
+
+def test_report_of_models_with_different_classes_says_so_and_which_class_each_map_explains(bundled_models):
+    sample = sample_images()[0]  # a generated other dog
+    result = compare(list(bundled_models.values()), [sample.image], ["gradcam"])
+    # The same two models, as if model B chose between a beagle and a dachshund: the comparison reads the class
+    # names from the specs, the predictions and the explanations.
+    b = result.models[1]
+    renamed = replace(b, labels=("beagle", "dachshund"))
+    explanations = {(name, method): value for (name, method), value in result.explanations.items()}
+    b_result = explanations[(b.name, "gradcam")][0]
+    explanations[(b.name, "gradcam")] = [replace(b_result, target_label="beagle")]
+    predictions = dict(result.predictions)
+    predictions[b.name] = [[replace(p, label="beagle" if p.label == "other dog" else p.label)
+                           for p in predictions[b.name][0]]]  # fmt: skip
+    changed = replace(result, models=(result.models[0], renamed), explanations=explanations, predictions=predictions)
+    text = " ".join(_parse(render_report(changed)).text)
+    assert "The models choose among different classes" in text
+    assert "they share 1 (dachshund)" in text
+    score = changed.agreements("gradcam")[0]
+    assert score.explained_b == "beagle" and not score.same_class
+    assert "The maps explain different classes" in text
+    assert json.loads(changed.as_json())["same_classes"] is False
 
 
 def test_shared_colour_scale_is_one_limit_for_the_pair():

@@ -214,6 +214,23 @@ def method_named(name: str) -> Method:
     return METHODS[name]
 
 
+# Each check a method reports on its maps, in words: how to read the number (and what is good), and what it is.
+DIAGNOSTIC_WORDS = {
+    "completeness_error": (
+        "The map adds up to the score's rise from the baseline image to within {value:.1%} (within 5% is good; "
+        "more steps bring it closer).",
+        "Completeness of Integrated Gradients: |sum of the map − (score of the image − score of the baseline)| / "
+        "|score of the image − score of the baseline|; exact attributions give 0%.",
+    ),
+}
+
+
+def diagnostic_in_words(key: str, value: float) -> tuple[str, str]:
+    """(how to read it, what it is) for one number of `Explanation.diagnostics`."""
+    reading, detail = DIAGNOSTIC_WORDS.get(key, (f"{key.replace('_', ' ').capitalize()}: {{value:.1%}}.", ""))
+    return reading.format(value=value), detail
+
+
 def method_params(method: Method, overrides: dict | None = None) -> dict:
     """The method's defaults updated with `overrides`, each checked and converted (`Method.params`)."""
     return method.params(overrides)

@@ -13,9 +13,10 @@ from string import Template
 
 import numpy as np
 
-from core.agreement import EXPLANATIONS, mean_agreement
+from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.classify import Prediction
 from core.explain import METHODS, Explanation
+from core.familiarity import assess, calibration_of
 from core.images import DecodedImage
 from core.render import (
     PER_IMAGE,
@@ -29,6 +30,7 @@ from core.render import (
     scale_sentence,
 )
 from core.report.comparison import Comparison
+from core.spec import assumed_in_words
 
 REPORT_SIDE = 360  # pixels of the longest side of each picture in the report: sharp in print, small files
 CARD_FIELDS = (
@@ -80,29 +82,28 @@ def _summary(c: Comparison) -> str:
     rows = []
     for method in c.methods:
         means = mean_agreement(c.agreements(method))
+        different = means["different_classes"]
         rows.append(
             f"<tr><th>{_text(METHODS[method].title)}</th><td>{means['rank_correlation']:+.2f}</td>"
             f"<td>{means['top_iou']:.2f}</td><td>{means['box_iou']:.2f}</td>"
-            f"<td>{means['same_prediction']:.0%}</td></tr>"
+            f"<td>{agreeing_share(means['same_prediction'])}</td>"
+            f"<td>{f'{different} of {len(c.images)}' if different else 'none'}</td></tr>"
         )
+    headings = "".join(f"<th>{_text(SCORES[key].read(c.percent)[0])}</th>" for key in SCORES)
+    classes = c.class_sets.sentence(a, b)
     return (
         f"<section class='summary'><h2>Do {_text(a)} and {_text(b)} look at the same thing?</h2>"
-        f"<p>Means over {len(c.images)} image{'s' if len(c.images) != 1 else ''}.</p>"
-        "<table><thead><tr><th>Method</th><th>Rank correlation</th>"
-        f"<th>Top {c.percent:g}% IoU</th><th>Box IoU</th><th>Same prediction</th></tr></thead>"
+        + (f"<p class='warning'>{_text(classes)}</p>" if classes else "")
+        + f"<p>Means over {len(c.images)} image{'s' if len(c.images) != 1 else ''}.</p>"
+        f"<table><thead><tr><th>Method</th>{headings}<th>Maps of different classes</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>{_score_legend(c.percent)}</section>"
     )
 
 
 def _score_legend(percent: float) -> str:
     items = "".join(
-        f"<li><b>{label}</b>: {_text(EXPLANATIONS[key].format(k=f'{percent:g}'))}</li>"
-        for key, label in (
-            ("rank_correlation", "Rank correlation"),
-            ("top_iou", f"Top {percent:g}% IoU"),
-            ("box_iou", "Box IoU"),
-            ("same_prediction", "Same prediction"),
-        )
+        f"<li><b>{_text(label)}</b>: {_text(reading)} <span class='detail'>({_text(detail)})</span></li>"
+        for label, reading, detail in (score.read(percent) for score in SCORES.values())
     )
     return f"<ul class='legend'>{items}</ul>"
 
@@ -113,7 +114,8 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, sca
     truth = c.true_labels[i] if i < len(c.true_labels) else None
     true_box = c.true_boxes[i] if i < len(c.true_boxes) else None
     predictions = "".join(
-        f"<div class='prediction'><h4>{_text(spec.name)}</h4>{_predictions(c.predictions[spec.name][i])}</div>"
+        f"<div class='prediction'><h4>{_text(spec.name)}</h4>{_predictions(c.predictions[spec.name][i])}"
+        f"{_familiarity(spec, c.predictions[spec.name][i][0])}</div>"
         for spec in c.models
     )
     rows = []
@@ -141,10 +143,13 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, sca
         scores = ""
         if c.pair:
             s = c.agreements(method)[i]
+            labels = {key: score.read(s.top_percent)[0] for key, score in SCORES.items()}
+            explained = _text(s.explained_sentence(*(spec.name for spec in c.models)))
             scores = (
-                f"<p class='scores'>Rank correlation <b>{s.rank_correlation:+.2f}</b> · top {s.top_percent:g}% IoU "
-                f"<b>{s.top_iou:.2f}</b> · box IoU <b>{s.box_iou:.2f}</b> · predictions "
-                f"<b>{'agree' if s.same_prediction else 'differ'}</b></p>"
+                f"<p class='scores'>{labels['rank_correlation']} <b>{s.rank_correlation:+.2f}</b> · "
+                f"{labels['top_iou']} <b>{s.top_iou:.2f}</b> · {labels['box_iou']} <b>{s.box_iou:.2f}</b> · "
+                f"predictions <b>{s.predictions_word}</b></p>"
+                f"<p class='{'caption' if s.same_class else 'warning'}'>{explained}</p>"
             )
         rows.append(
             f"<div class='method'><h3>{_text(chosen.title)}</h3>"
@@ -161,6 +166,13 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, sca
         + (" · dashed green: the true box" if true_box is not None else "")
         + f"</figcaption></figure><div class='predictions'>{predictions}</div></div>{''.join(rows)}</section>"
     )
+
+
+def _familiarity(spec, top: Prediction) -> str:
+    """Whether the model is as sure as usual, in one sentence (a warning when it is not)."""
+    familiarity = assess(top.probability, spec.card, len(spec.labels))
+    kind = "caption" if familiarity.familiar else "warning"
+    return f"<p class='{kind}'>{_text(familiarity.sentence(spec.name))}</p>"
 
 
 def _predictions(predictions: list[Prediction]) -> str:
@@ -182,8 +194,14 @@ def _models_section(c: Comparison) -> str:
             facts.insert(0, ("Input size", list(spec.input_size)))
         labels = ", ".join(spec.labels[:10]) + (f" … ({len(spec.labels)} classes)" if len(spec.labels) > 10 else "")
         facts.append(("Classes", labels))
+        calibration = calibration_of(card, len(spec.labels))
+        if calibration.measured:
+            facts.append(
+                ("Usual confidence", f"at least {calibration.floor:.0%} on {1 - calibration.share_below:.0%} of "
+                 f"{calibration.images:,} {calibration.source}")
+            )  # fmt: skip
         if card.get("guessed"):  # a user's model: what the file did not say and the app assumed
-            facts.append(("Assumed, not given", ", ".join(card["guessed"])))
+            facts.append(("Assumed, not given", "; ".join(assumed_in_words(spec)) or "nothing"))
         rows = "".join(f"<tr><th>{_text(label)}</th><td>{_text(_fact(value))}</td></tr>" for label, value in facts)
         cards.append(f"<div class='card'><h3>{_text(spec.name)}</h3><table>{rows}</table></div>")
     return f"<section class='models'><h2>Model cards</h2><div class='cards'>{''.join(cards)}</div></section>"
@@ -197,7 +215,8 @@ def _parameters_section(c: Comparison, scale: str) -> str:
         for m in c.methods
     )
     notes = [
-        "Each model explains the class it predicts, from the score before its final sigmoid or softmax.",
+        "Each map explains the class written under it, from the model's score for that class before it is turned "
+        "into a probability.",
         "Boxes (cyan) enclose 90% of each map's strength; the red dot is where the map's strength is centred.",
         scale_sentence(scale),
     ]

@@ -65,14 +65,14 @@ for signed in (False, True):
     same_kind = {(name, 0): result.map for name, result in results.items() if METHODS[name].signed == signed}
     limits |= colour_limits(same_kind, signed, scale)
 
-prediction = state.classify_images(model, (selected.image.sha256,), (selected.image,), 3)[0][0]
-st.markdown(
-    f"**{selected.image.name}** · {model} predicts **{prediction.label}** ({prediction.probability:.1%})"
-    + (f" · true class: {selected.label}" if selected.label else "")
-)
-columns = st.columns(4)
-for index, method in enumerate(methods):
-    with columns[index % 4], st.container(key=f"grid_cell_{method.replace('+', 'p')}"):
+predictions = state.classify_images(model, (selected.image.sha256,), (selected.image,), 3)[0]
+st.markdown(components.image_heading(selected))
+components.verdict(predictions, model, named=True)
+# Row by row, so every row starts level however long the captions above it are.
+ROW = 4
+columns = [column for _ in range(0, len(methods), ROW) for column in st.columns(ROW)]
+for method, column in zip(methods, columns, strict=False):
+    with column, st.container(key=f"grid_cell_{method.replace('+', 'p')}"):
         chosen = METHODS[method]
         st.markdown(f"**{chosen.title}**")
         if method in pending:
