@@ -576,5 +576,6 @@ def test_report_page_previews_the_report_it_downloads():
     (frame,) = _elements_of_type(app.main, "iframe")
     shown = frame.proto.srcdoc
     assert "Do demo-resnet and demo-efficientnet look at the same thing?" in shown
-    assert "generated-1-other-dog.png" in shown and shown.count("src='data:image/jpeg;base64,") == 2 * (1 + 2 * 2)
+    # Per image: the image, two models × two methods' overlays, and each method's colour bar.
+    assert "generated-1-other-dog.png" in shown and shown.count("src='data:image/jpeg;base64,") == 2 * (1 + 2 * 2 + 2)
     assert "<script" not in shown.lower()  # shown as it is, so it must stay free of scripts
