@@ -1,5 +1,5 @@
-"""Command line: `python -m core models`, `methods`, `classify`, `explain`, `report`, `download` and `quantise`
-(see `--help`)."""
+"""Command line: `python -m core models`, `methods`, `classify`, `explain`, `report`, `download`, `quantise` and
+`calibrate` (see `--help`)."""
 
 from __future__ import annotations
 
@@ -81,14 +81,21 @@ def command_download(args: argparse.Namespace) -> None:
 
 
 def command_quantise(args: argparse.Namespace) -> None:
-    from core.quantise import quantise
+    from core.quantise import compare_float16, export_float16, quantise
 
-    report = quantise(_resolve_model(args.model, args), args.out)
+    spec = _resolve_model(args.model, args)
+    if not args.images:
+        report = quantise(spec, args.out)
+    else:
+        images = [_read_image(path) for path in args.images]  # a bad image fails before the conversion
+        tflite, _ = export_float16(spec, args.out)
+        report = compare_float16(spec, tflite, [image.pixels for image in images], list(args.images))
     print(json.dumps(report.as_dict()), flush=True)
 
 
 def command_classify(args: argparse.Namespace) -> None:
     from core.classify import as_json, classify
+    from core.familiarity import assess
     from core.scoring import load_model
 
     specs = [_resolve_model(name, args) for name in args.model]  # unknown models fail before any image is read
@@ -97,7 +104,21 @@ def command_classify(args: argparse.Namespace) -> None:
         model = load_model(spec)
         results = classify(model, [image.pixels for image in images], args.top)
         for path, predictions in zip(args.images, results, strict=True):
-            print(json.dumps({"image": path, "model": spec.name, "predictions": as_json(predictions)}), flush=True)
+            familiarity = assess(predictions[0].probability, spec.card, len(spec.labels))
+            line = {"image": path, "model": spec.name, "predictions": as_json(predictions), **familiarity.as_json()}
+            print(json.dumps(line), flush=True)
+
+
+def command_calibrate(args: argparse.Namespace) -> None:
+    from core.familiarity import calibrate_on_generated, write_to_card
+    from core.model_files import card_path
+    from core.scoring import load_model
+
+    spec = _resolve_model(args.model, args)
+    calibration = calibrate_on_generated(load_model(spec), args.seed, args.count)
+    if args.write:
+        write_to_card(card_path(spec.path), calibration)
+    print(json.dumps({"model": spec.name, **calibration.as_card()}), flush=True)
 
 
 def _parse_params(pairs: list[str]) -> dict[str, str]:
@@ -195,7 +216,7 @@ def command_report(args: argparse.Namespace) -> None:
 
     comparison = compare(models, images, methods, params, args.top_percent, progress)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render_report(comparison, shared=not args.per_model_scale), encoding="utf-8")
+    args.out.write_text(render_report(comparison, shared=args.shared_scale), encoding="utf-8")
     args.out.with_suffix(".json").write_text(comparison.as_json(), encoding="utf-8")
     args.out.with_suffix(".csv").write_text(comparison.as_csv(), encoding="utf-8")
     print(json.dumps({"report": str(args.out), "json": str(args.out.with_suffix(".json")), "images": len(images)}))
@@ -300,7 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="parameter for the chosen methods that have it (repeatable; listed below)",
     )
     report.add_argument("--top-percent", type=float, default=10.0, help="k of the top-k%% region agreement")
-    report.add_argument("--per-model-scale", action="store_true", help="one colour scale per map, not per pair")
+    report.add_argument(
+        "--shared-scale",
+        action="store_true",
+        help="one colour scale for the maps of each image, for like-for-like comparisons (default: one per map)",
+    )
     report.add_argument("--out", type=Path, required=True, help="the report's path, e.g. report.html")
     report.add_argument("images", nargs="+", metavar="IMAGE")
     report.set_defaults(run=command_report)
@@ -313,7 +338,21 @@ def build_parser() -> argparse.ArgumentParser:
     quantise.add_argument("--model", required=True, help="model name or model file/folder")
     _add_model_options(quantise)
     quantise.add_argument("--out", type=Path, required=True, help="the .tflite file to write (a card .json beside it)")
+    quantise.add_argument(
+        "images", nargs="*", metavar="IMAGE", help="images to compare the two models on (default: the sample images)"
+    )
     quantise.set_defaults(run=command_quantise)
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="measure a model's usual confidence on generated dog pictures, the floor below which an image is "
+        "flagged as unusual (docs/methods.md#unfamiliar-images)",
+    )
+    calibrate.add_argument("--model", required=True, help="model name or model file/folder")
+    _add_model_options(calibrate)
+    calibrate.add_argument("--seed", type=int, default=2, help="generated set (the bundled models were validated on 2)")
+    calibrate.add_argument("--count", type=int, default=1000, help="number of generated pictures")
+    calibrate.add_argument("--write", action="store_true", help="write the result into the model's card")
+    calibrate.set_defaults(run=command_calibrate)
     return parser
 
 

@@ -106,7 +106,7 @@ def decode_image(
         raise _too_many_pixels(name, "has too many pixels to decode safely", max_pixels) from exc
     except Image.UnidentifiedImageError as exc:
         raise ImageError(
-            f"{name} is not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF or WebP); upload one of those formats."
+            f"{name} is not an image this app can open; upload a PNG, JPEG, GIF, BMP, TIFF or WebP file."
         ) from exc
     except Exception as exc:  # noqa: BLE001 - any decoder failure here means a bad file
         raise ImageError(f"{name} is truncated or corrupt; re-export it and upload again.") from exc

@@ -1,8 +1,9 @@
-"""Turning raw maps into pictures: one colour scale per image or shared, overlays, and boxes.
+"""Turning raw maps into pictures: colour scales (per map, per image or shared), overlays, colour bars and boxes.
 The only place where maps are normalised and coloured (the methods return them raw)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Mapping
 
 import numpy as np
@@ -10,18 +11,27 @@ from PIL import Image, ImageDraw
 
 from core.boxes import BoxFit, scale_box
 
-UNSIGNED_COLOURMAP = "inferno"
-SIGNED_COLOURMAP = "bwr"  # blue against, red for (as shap draws it)
+# Unsigned maps: plasma's colours stay visible on dark and on light photos (inferno's weak end is near black, so
+# on a dark photo it shows nothing, and on a light one it greys the photo).
+UNSIGNED_COLOURMAP = "plasma"
+# Signed maps: blue against, red for, as shap draws them (its light blue and crimson, which stay visible on dark
+# photos where pure blue does not); white at zero in the raw map, clear in the overlay.
+SIGNED_COLOURMAP = "against-for"
+_SIGNED_COLOURS = ("#008bfb", "#ffffff", "#ff0051")
+FRAME = (170, 170, 170)  # a light grey edge, so a mostly white raw map or colour bar stands out on a white page
 
 # How maps shown together share a colour scale (see `colour_limits`).
 SHARED = "shared"  # one scale for every map, so strengths compare across images and models
 PER_IMAGE = "per image"  # one scale per image, shared by the models (or methods) explaining it
 PER_MAP = "per map"  # each map its own scale: its strongest evidence gets full colour
 COLOUR_SCALES = (SHARED, PER_IMAGE, PER_MAP)
+# A map whose own colour limit is below this share of the limit it is drawn with reads as nearly clear.
+FAINT = 0.25
 
 
 def colour_limit(maps: np.ndarray, signed: bool, percentile: float = 99.5) -> float:
-    """The value that gets full colour: a high percentile of |map|, so one hot pixel does not wash out the rest."""
+    """The value that gets full colour: a high percentile of |map|, so one hot pixel does not wash out the rest;
+    1.0 for a map that is zero everywhere (nothing gets colour; see `is_blank`)."""
     values = np.abs(np.asarray(maps, np.float64))
     limit = float(np.percentile(values, percentile)) if values.size else 0.0
     return limit if limit > 0 else float(values.max() or 1.0)
@@ -47,13 +57,59 @@ def colour_limits(
     return limits
 
 
+def is_blank(raw: np.ndarray) -> bool:
+    """True when the map is zero everywhere: there is nothing to colour, whatever the scale."""
+    return not np.any(raw)
+
+
+def limit_caption(raw: np.ndarray, limit: float, signed: bool, scale: str) -> str:
+    """The colour limit of one map in words for its caption: which scale it is on, and, on a scale it shares with
+    stronger maps, how faint it is ('colour limit 0.05 (shared) · this map peaks at 4% of it')."""
+    if is_blank(raw):
+        return "zero everywhere: nothing to colour"
+    if scale == PER_MAP:
+        return f"colour limit {limit:.3g} (this map's own)"
+    shared_by = "shared" if scale == SHARED else "shared by this image's maps"
+    caption = f"colour limit {limit:.3g} ({shared_by})"
+    own = colour_limit(raw, signed) / limit
+    return caption + (f" · this map peaks at {own:.0%} of it" if own < FAINT else "")
+
+
+def scale_sentence(scale: str) -> str:
+    """Which colour scale the pictures are on, in one sentence for the page."""
+    return {
+        PER_MAP: "Colour scale: each map its own, so every map is readable; compare where the colour is, not how "
+        "strong it is from map to map.",
+        PER_IMAGE: "Colour scale: shared by the maps of each image, so a fainter map has weaker evidence than "
+        "its neighbour.",
+        SHARED: "Colour scale: one for every map on the page, so a fainter map has weaker evidence.",
+    }[scale]
+
+
+@functools.cache
+def colourmap_named(name: str | None, signed: bool):
+    """The matplotlib colour map of that name, or the default for signed or unsigned maps (None)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import LinearSegmentedColormap
+
+    name = name or (SIGNED_COLOURMAP if signed else UNSIGNED_COLOURMAP)
+    if name == SIGNED_COLOURMAP:
+        return LinearSegmentedColormap.from_list(name, _SIGNED_COLOURS, N=255)  # odd: zero falls on pure white
+    return colormaps[name]
+
+
 def colourise(raw: np.ndarray, limit: float, signed: bool, colourmap: str | None = None) -> np.ndarray:
     """(H, W) map -> (H, W, 3) uint8: [0, limit] for unsigned maps, [-limit, limit] for signed ones."""
-    from matplotlib import colormaps
-
-    cmap = colormaps[colourmap or (SIGNED_COLOURMAP if signed else UNSIGNED_COLOURMAP)]
     scaled = (raw / limit + 1) / 2 if signed else raw / limit
-    return (cmap(np.clip(scaled, 0, 1))[..., :3] * 255).astype(np.uint8)
+    return (colourmap_named(colourmap, signed)(np.clip(scaled, 0, 1))[..., :3] * 255).astype(np.uint8)
+
+
+def framed(picture: np.ndarray) -> np.ndarray:
+    """The picture with a one-pixel light grey edge (FRAME)."""
+    picture = np.array(picture, np.uint8)
+    picture[[0, -1], :] = FRAME
+    picture[:, [0, -1]] = FRAME
+    return picture
 
 
 def resize_map(raw: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -72,14 +128,35 @@ def overlay(
     *,
     opacity: float = 0.6,
     colourmap: str | None = None,
+    exponent: float = 1.0,
 ) -> np.ndarray:
-    """The map coloured over the image (H, W, 3) uint8; weak evidence stays see-through so the image shows."""
+    """The map coloured over the image (H, W, 3) uint8. Each pixel's opacity is `opacity` × strength ** `exponent`
+    (strength = |value| / limit, at most 1), so where the map is 0 the image's own pixels show, unchanged. Unsigned
+    maps take the colour map's colour of their strength; signed maps one colour per sign (the colour map's ends),
+    so weak evidence is a faint tint of that colour, never a pale veil."""
     height, width = image.shape[:2]
     resized = resize_map(raw, width, height)
-    colours = colourise(resized, limit, signed, colourmap).astype(np.float32)
-    strength = np.clip(np.abs(resized) / limit, 0, 1)[..., None]
-    alpha = opacity * np.sqrt(strength)  # sqrt: mid-strength evidence is visible, not only the peaks
+    strength = np.clip(np.abs(resized) / limit, 0, 1)
+    cmap = colourmap_named(colourmap, signed)
+    if signed:
+        ends = np.array([cmap(0.0)[:3], cmap(1.0)[:3]], np.float32) * 255
+        colours = ends[(resized > 0).astype(np.intp)]
+    else:
+        colours = cmap(strength)[..., :3].astype(np.float32) * 255
+    alpha = (opacity * strength**exponent)[..., None]
     return (image.astype(np.float32) * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+
+
+def colour_bar(
+    signed: bool, colourmap: str | None = None, exponent: float = 1.0, width: int = 256, height: int = 14
+) -> np.ndarray:
+    """What the overlay's colours mean, as a framed strip (height, width, 3) uint8 drawn by `overlay` itself over
+    white at full opacity: left to right, from the colour limit against the class (signed) or from no influence
+    (unsigned) to the colour limit for the class."""
+    values = np.linspace(-1.0 if signed else 0.0, 1.0, width, dtype=np.float32)
+    ramp = np.broadcast_to(values, (height, width))
+    white = np.full((height, width, 3), 255, np.uint8)
+    return framed(overlay(white, ramp, 1.0, signed, opacity=1.0, colourmap=colourmap, exponent=exponent))
 
 
 def display_size(pixels: np.ndarray, side: int = 640) -> np.ndarray:
@@ -102,13 +179,14 @@ def explanation_picture(
     *,
     opacity: float = 0.6,
     colourmap: str | None = None,
+    exponent: float = 1.0,
     side: int | None = 640,
     true_box=None,
 ) -> np.ndarray:
     """The overlay of one map on its image with the saliency-fitted box (and the true box, where known), at
     display size; `fit` and `true_box` are in the coordinates of `pixels`."""
     shown = display_size(pixels, side) if side else pixels
-    picture = overlay(shown, raw, limit, signed, opacity=opacity, colourmap=colourmap)
+    picture = overlay(shown, raw, limit, signed, opacity=opacity, colourmap=colourmap, exponent=exponent)
     height, width = pixels.shape[:2]
     if fit is not None:
         fit = fit.scaled(shown.shape[1], shown.shape[0], width, height)

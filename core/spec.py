@@ -255,3 +255,40 @@ def _probe_output_kind(model, facts: model_files.Facts, preset: str) -> str:
     with memory.guard("Reading the model's output kind"):
         probes = np.concatenate([outputs(function(pixels[i : i + 1])) for i in range(len(pixels))])
     return model_files.guess_output_kind(probes)
+
+
+# What the app assumes when neither the file, its card nor the person adding it says, in plain words.
+_ASSUMED = {
+    "preprocessing": "no preprocessing: pixels go in as 0–255",
+    "output": "what its outputs are ({output}), read from its last layer or its outputs on test images",
+    "labels": "class names: the file gives none, so they are numbered (class 0, class 1, …)",
+}
+
+
+_OUTPUT_WORDS = {
+    "softmax": "softmax: one probability per class",
+    "sigmoid": "sigmoid: one unit, the probability of the second class",
+    "logits": "logits: scores, turned into probabilities by a softmax",
+}
+
+
+def facts_in_words(spec: ModelSpec) -> dict[str, str]:
+    """What a model is, for a person confirming an upload: format, input, classes, preprocessing, output, and
+    which explanations work on it."""
+    height, width = spec.input_size
+    shown = ", ".join(spec.labels[:5]) + (f" and {len(spec.labels) - 5} more" if len(spec.labels) > 5 else "")
+    return {
+        "File": model_files.FORMAT_TITLES.get(spec.format, spec.format),
+        "Input": f"{width}×{height} pixels, {'colour' if spec.colour_mode == 'rgb' else 'greyscale'}",
+        "Classes": f"{len(spec.labels)}: {shown}",
+        "Preprocessing": "none: pixels go in as 0–255" if spec.preprocessing == "raw" else spec.preprocessing,
+        "Output": _OUTPUT_WORDS.get(spec.output, spec.output),
+        "Explanations": "all methods"
+        if spec.differentiable
+        else "SHAP (partition) and LIME only: this format gives no gradients",
+    }
+
+
+def assumed_in_words(spec: ModelSpec) -> list[str]:
+    """What the app assumed because neither the options, the card nor the file said it (`card["guessed"]`)."""
+    return [_ASSUMED[key].format(output=spec.output) for key in spec.card.get("guessed", ()) if key in _ASSUMED]

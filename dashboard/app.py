@@ -120,6 +120,13 @@ def _add_model_form() -> None:
                 help=".keras, .h5 (Keras 3 or 2), .tflite, or a SavedModel folder zipped. Kept in a temporary "
                 "folder for this session only.",
             )
+            st.text_input(
+                "Name (optional)",
+                key="own_model_name",
+                placeholder="the card's name, else the file's",
+                max_chars=80,
+                help="The name the model is shown under in the pickers and on every page.",
+            )
             st.file_uploader(
                 "Card or labels file (optional)",
                 type=["json", "txt"],
@@ -152,6 +159,26 @@ def _add_model_form() -> None:
             st.form_submit_button("Add model", on_click=_add_model, type="primary")
         if st.session_state.get("own_model_error"):
             st.error(st.session_state["own_model_error"])
+    added = st.session_state.get("own_model_added")
+    if added is not None:
+        _added_model_note(added)
+
+
+def _added_model_note(added: state.AddedModel) -> None:
+    """What was just added, in full: its name (and why it differs from the one asked for), what it is, and what
+    the app assumed; it stays until the next model is added or the note is closed."""
+    with st.container(border=True, key="own_model_added_note"):
+        renamed = f" (“{added.wanted}” was taken by another model)" if added.name != added.wanted else ""
+        st.markdown(f"**Added “{added.name}”**{renamed}, now model A.")
+        st.markdown("\n".join(f"- {label}: {value}" for label, value in added.facts.items()))
+        if added.assumed:
+            st.markdown(
+                "Assumed, as neither the file nor its card says:\n" + "\n".join(f"- {a}" for a in added.assumed)
+            )
+        else:
+            st.caption("Nothing was assumed: the file and its card say all of this.")
+        st.button("Close", key="own_model_added_close", type="tertiary", on_click=st.session_state.pop,
+                  args=("own_model_added", None))  # fmt: skip
 
 
 AUTO = "from the card or the model"
@@ -161,6 +188,7 @@ def _add_model() -> None:
     """Form callback (runs before the page): adds the model and picks it as model A, or keeps one sentence."""
     session = st.session_state
     session["own_model_error"] = ""
+    session.pop("own_model_added", None)
     upload = session.get("own_model_file")
     if upload is None:
         session["own_model_error"] = "Choose a model file first."
@@ -168,9 +196,10 @@ def _add_model() -> None:
     card = session.get("own_model_card")
     chosen = lambda key: None if session.get(key) in (None, "", AUTO) else session[key]  # noqa: E731
     try:
-        name = state.add_model(
+        added = state.add_model(
             upload.getvalue(),
             upload.name,
+            name=session.get("own_model_name") or "",
             card=(card.name, card.getvalue()) if card is not None else None,
             labels=session.get("own_model_labels") or "",
             preprocessing=chosen("own_model_custom") or chosen("own_model_preprocessing"),
@@ -187,7 +216,8 @@ def _add_model() -> None:
     except UserError as error:
         session["own_model_error"] = str(error)
         return
-    session["model_a"] = name
+    session["model_a"] = added.name
+    session["own_model_added"] = added
 
 
 def run() -> None:

@@ -6,7 +6,20 @@ import streamlit as st
 
 from core.classify import Prediction
 from core.explain.registry import Parameter
-from core.render import display_size
+from core.render import (
+    PER_MAP,
+    SHARED,
+    UNSIGNED_COLOURMAP,
+    colour_bar,
+    colour_limits,
+    colourise,
+    display_size,
+    framed,
+    is_blank,
+    limit_caption,
+    overlay,
+    scale_sentence,
+)
 
 
 def row_key(image) -> str:
@@ -68,9 +81,38 @@ def prediction_chart(predictions: list[Prediction], key: str) -> None:
     st.vega_lite_chart(rows, spec, width="stretch", key=key)
 
 
-def verdict(predictions: list[Prediction]) -> None:
+def familiarity_of(model_name: str, top: Prediction):
+    """How the top prediction's confidence compares with the model's usual floor (core.familiarity)."""
+    from core.familiarity import assess
+    from dashboard import state
+
+    spec = state.get_model(model_name).spec
+    return assess(top.probability, spec.card, len(spec.labels))
+
+
+def verdict(predictions: list[Prediction], model_name: str, *, named: bool = False, note: bool = True):
+    """The top class and its probability (after the model's name where `named`), then, where `note`, one
+    sentence on whether the model is as sure as usual (`confidence_note`); returns the Familiarity, for pages
+    that put the sentence elsewhere. The prediction stays on show either way."""
     top = predictions[0]
-    st.markdown(f"**{top.label}** · {top.probability:.1%}")
+    familiarity = familiarity_of(model_name, top)
+    st.markdown(
+        (f"**{model_name}**: {top.label}" if named else f"**{top.label}**")
+        + f" · {top.probability:.1%}"
+        + ("" if familiarity.familiar else " · unusually unsure"),
+        help=familiarity.detail(),
+    )
+    if note:
+        confidence_note(model_name, familiarity)
+    return familiarity
+
+
+def confidence_note(model_name: str, familiarity) -> None:
+    """The familiarity sentence: a caption when the model is as sure as usual, a warning when it is not."""
+    if familiarity.familiar:
+        st.caption(familiarity.sentence(model_name))
+    else:
+        st.warning(familiarity.sentence(model_name))
 
 
 def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
@@ -88,6 +130,7 @@ def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
                 key=f"{key}_method",
                 default=methods[0],
                 selection_mode="single",
+                wrap=True,  # in a column it would otherwise scroll sideways and hide the last methods
             )
             or methods[0]
         )
@@ -146,26 +189,53 @@ def target_control(labels: list[str], key: str) -> str | None:
     return None if choice == "Predicted class" else choice
 
 
+UNSIGNED_COLOURMAPS = ("plasma", "inferno", "viridis", "jet", "gray")
+
+
 def colour_controls(
     key: str,
-    signed: bool,
-    legend: str = "Colours: red for the class, blue against",
-    scale: tuple[str, str] = ("Shared", "Per image"),
-    scale_help: str = "Shared: one scale for every image and model, so strengths compare.",
-) -> tuple[str | None, float, bool]:
-    """Colour map (unsigned methods only), opacity and whether maps share one colour scale (`scale`: the
-    labels of the shared and the separate choice)."""
+    method: str,
+    shared_scale: str = SHARED,
+    scale: tuple[str, str] = ("Per map", "Shared"),
+    scale_help: str = "Per map: each map's strongest evidence gets full colour, so every map is readable. Shared: one "
+    "scale for every image and model, so strengths compare like for like.",
+) -> tuple[str | None, float, str]:
+    """Colour map (unsigned methods only), opacity and colour scale, with the colour bar and which scale is in use.
+    Returns (colour map, opacity, scale): PER_MAP by default, or `shared_scale` when the second of the labels
+    `scale` is picked."""
+    from core.explain import METHODS
+
+    chosen = METHODS[method]
     columns = st.columns(3)
-    colourmap = None
-    if not signed:
-        colourmap = columns[0].selectbox(
-            "Colour map", ["inferno", "jet", "viridis", "magma", "gray"], key=f"{key}_cmap"
-        )
-    else:
-        columns[0].markdown(legend)
+    colourmap = chosen.colourmap
+    if not chosen.signed:
+        default = chosen.colourmap or UNSIGNED_COLOURMAP
+        options = [default, *(name for name in UNSIGNED_COLOURMAPS if name != default)]
+        colourmap = columns[0].selectbox("Colour map", options, key=f"{key}_cmap")
+    with columns[0]:
+        colour_key(method, colourmap)
     opacity = columns[1].slider("Overlay opacity", 0.0, 1.0, 0.65, 0.05, key=f"{key}_opacity")
-    shared = columns[2].radio("Colour scale", scale, horizontal=True, key=f"{key}_scale", help=scale_help) == scale[0]
-    return colourmap, opacity, shared
+    picked = columns[2].radio("Colour scale", scale, horizontal=True, key=f"{key}_scale", help=scale_help)
+    policy = shared_scale if picked == scale[1] else PER_MAP
+    columns[2].caption(scale_sentence(policy))
+    return colourmap, opacity, policy
+
+
+def colour_key(method: str, colourmap: str | None = None, *, words: bool = True) -> None:
+    """The overlay's colour bar, drawn by the overlay itself, with what its colours mean (`words`)."""
+    from core.explain import METHODS
+
+    chosen = METHODS[method]
+    bar = colour_bar(chosen.signed, colourmap or chosen.colourmap, chosen.overlay_exponent)
+    st.image(bar, width="stretch", caption=f"Colours: {chosen.legend}" if words else None)
+
+
+def blank_note(container, method: str, raw, target_label: str) -> None:
+    """One sentence in `container` where the map is zero everywhere: why nothing is coloured, and what to try."""
+    from core.explain import METHODS
+
+    if is_blank(raw):
+        container.info(METHODS[method].blank_sentence(target_label))
 
 
 def run_explanations(
@@ -227,18 +297,19 @@ def explanation_rows(
     *,
     colourmap: str | None,
     opacity: float,
-    shared: bool,
+    scale: str = PER_MAP,
     show_raw: bool = True,
     transform=None,
 ) -> None:
-    """One bordered row per image: for each model, the overlay (and the raw map) with its target and time;
-    `transform` changes what is drawn (e.g. only LIME's strongest regions), not the cached result."""
-    from core.explain import METHODS
-    from core.render import PER_MAP, SHARED, colour_limits, colourise, overlay
+    """One bordered row per image: for each model, the overlay (and the raw map) with its target and time, on the
+    colour scale `scale`; `transform` changes what is drawn (e.g. only LIME's strongest regions), not the cached
+    result."""
+    from core.explain import METHODS, diagnostic_in_words
 
-    signed = METHODS[method].signed
+    chosen = METHODS[method]
+    signed = chosen.signed
     maps = {key: (transform(result.map) if transform else result.map) for key, result in results.items()}
-    limits = colour_limits(maps, signed, SHARED if shared else PER_MAP)
+    limits = colour_limits(maps, signed, scale)
     for row, selected in enumerate(images):
         shown = display_size(selected.image.pixels)
         with st.container(border=True, key=row_key(selected.image)):
@@ -247,19 +318,26 @@ def explanation_rows(
             for index, name in enumerate(models):
                 result, raw = results[(name, row)], maps[(name, row)]
                 limit = limits[(name, row)]
-                picture = overlay(shown, raw, limit, signed, opacity=opacity, colourmap=colourmap)
+                picture = overlay(
+                    shown, raw, limit, signed, opacity=opacity, colourmap=colourmap, exponent=chosen.overlay_exponent
+                )
                 column = columns[index * (2 if show_raw else 1)]
                 column.image(
                     picture,
                     width="stretch",
                     caption=f"{name} · explaining “{result.target_label}” · {result.seconds:.2f} s"
-                    + "".join(f" · {key.replace('_', ' ')} {value:.1%}" for key, value in result.diagnostics.items()),
+                    # Without the raw map beside it, the overlay says which scale it is on (and how faint it is).
+                    + ("" if show_raw else f" · {limit_caption(raw, limit, signed, scale)}"),
                 )
+                blank_note(column, method, raw, result.target_label)
+                for key, value in result.diagnostics.items():
+                    reading, detail = diagnostic_in_words(key, value)
+                    column.caption(reading, help=detail or None)
                 if show_raw:
                     columns[index * 2 + 1].image(
-                        colourise(raw, limit, signed, colourmap),
+                        framed(colourise(raw, limit, signed, colourmap)),
                         width="stretch",
-                        caption=f"raw map, {raw.shape[1]}×{raw.shape[0]}, colour limit {limit:.3g}",
+                        caption=f"raw map, {raw.shape[1]}×{raw.shape[0]}, {limit_caption(raw, limit, signed, scale)}",
                     )
 
 
@@ -276,14 +354,18 @@ def explanations_or_error(
         return None
 
 
-def report_downloads(comparison, *, shared: bool, opacity: float = 0.6, stem: str = "explanation-report") -> None:
-    """The report (HTML) and its numbers (CSV, JSON) as download buttons; each file is made only when clicked."""
+def report_downloads(
+    comparison, *, shared: bool, opacity: float = 0.6, stem: str = "explanation-report", html: str | None = None
+) -> None:
+    """The report (HTML, `html` where it is drawn already) and its numbers (CSV, JSON) as download buttons; each
+    file is made only when clicked."""
     from core.report import render_report
 
-    columns = st.columns([1, 1, 1, 3])
-    columns[0].download_button(
+    # A row that takes each button's own width and wraps: fixed columns cut labels short on narrow windows.
+    row = st.container(horizontal=True, key=f"{stem}_downloads")
+    row.download_button(
         "Download report",
-        lambda: render_report(comparison, shared=shared, opacity=opacity),
+        html if html is not None else lambda: render_report(comparison, shared=shared, opacity=opacity),
         file_name=f"{stem}.html",
         mime="text/html",
         type="primary",
@@ -291,15 +373,11 @@ def report_downloads(comparison, *, shared: bool, opacity: float = 0.6, stem: st
         key=f"{stem}_html",
         on_click="ignore",
     )
-    for column, (kind, data, mime, icon) in zip(
-        columns[1:3],
-        [
-            ("CSV", comparison.as_csv, "text/csv", ":material/table:"),
-            ("JSON", comparison.as_json, "application/json", ":material/data_object:"),
-        ],
-        strict=True,
-    ):
-        column.download_button(
+    for kind, data, mime, icon in [
+        ("CSV", comparison.as_csv, "text/csv", ":material/table:"),
+        ("JSON", comparison.as_json, "application/json", ":material/data_object:"),
+    ]:
+        row.download_button(
             f"Numbers ({kind})",
             data,
             file_name=f"{stem}.{kind.lower()}",

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +20,13 @@ import streamlit as st
 from core.boxes import foreground_background
 from core.catalog import UPLOAD_SUFFIXES, known_models, save_upload
 from core.classify import Prediction, classify
-from core.errors import UserError
+from core.errors import ModelError, UserError
 from core.explain import METHODS, Explanation, explain_images, warm_up
-from core.images import DecodedImage, decode_image, file_safe
+from core.images import DecodedImage, clean_name, decode_image, file_safe
 from core.model_files import max_bytes
 from core.samples import Sample, sample_images
 from core.scoring import LoadedModel, load_model, unload
-from core.spec import ModelSpec
+from core.spec import ModelSpec, assumed_in_words, facts_in_words
 
 NO_MODEL = "(none)"
 
@@ -104,15 +105,54 @@ def max_model_upload_mb() -> int:
     return max(1, min(int(st.get_option("server.maxUploadSize")), max_bytes() // 2**20))
 
 
-def add_model(data: bytes, file_name: str, *, trusted: bool = False, **options) -> str:
+class _UploadNames:
+    """The names uploaded models are offered under, for the whole server: a name, once given to a model (its
+    content and options, `key`), is never given to another, because every cache is keyed by model name."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[str, str] = {}
+
+    def claim(self, wanted: str, key: str, taken: set[str]) -> str:
+        """`wanted`, or `wanted (2)`, `(3)`… when another model holds it or it is in `taken`."""
+        with self._lock:
+            for number in range(1, 10_000):
+                name = wanted if number == 1 else f"{wanted} ({number})"
+                if name not in taken and self._keys.setdefault(name, key) == key:
+                    return name
+        raise ModelError(f"Too many models are called {wanted}; choose another name.")
+
+
+@st.cache_resource(show_spinner=False)
+def _upload_names() -> _UploadNames:
+    return _UploadNames()
+
+
+@dataclass(frozen=True)
+class AddedModel:
+    """An uploaded model as it was added: its name, what it is, and what the app assumed about it."""
+
+    name: str
+    wanted: str  # the name asked for (or the card's, or the file's): differs from `name` when it was taken
+    facts: dict[str, str]
+    assumed: list[str]
+
+
+def add_model(data: bytes, file_name: str, *, name: str = "", trusted: bool = False, **options) -> AddedModel:
     """Saves an uploaded model (and its card or labels file: `card`, `labels` and the other options of
-    `core.catalog.save_upload`) in this session's temporary folder and returns the name it is offered under;
-    ModelError with one sentence when it cannot be used. Trust only counts where the server allows it."""
+    `core.catalog.save_upload`) in this session's temporary folder and offers it under `name` (else its card's
+    name, else the file's), made unique across the server; ModelError with one sentence when it cannot be used.
+    Trust only counts where the server allows it."""
     uploads = _uploads()
     st.session_state["_has_uploads"] = True
     spec = save_upload(uploads.folder, data, file_name, trusted=trusted and trusting_uploads(), **options)
+    # save_upload's name (file stem and a hash of the bytes and options) tells two models apart; people see theirs.
+    wanted = clean_name(" ".join(name.split())) if name.strip() else ""
+    wanted = wanted or spec.card.get("name") or clean_name(file_name).rsplit(".", 1)[0] or "model"
+    others = {*known_models(), *(n for n, s in uploads.specs.items() if s.path != spec.path)}
+    spec = replace(spec, name=_upload_names().claim(wanted[:80], spec.name, others))
     uploads.specs[spec.name] = spec
-    return spec.name
+    return AddedModel(spec.name, wanted[:80], facts_in_words(spec), assumed_in_words(spec))
 
 
 # Few entries: a decoded 40-megapixel upload is 120 MB, and uploads are re-decoded cheaply if evicted.
@@ -198,29 +238,55 @@ def selected_images() -> tuple[list[SelectedImage], list[str]]:
 
 
 @dataclass(frozen=True)
-class Quantised:
-    """A model converted to float16 TFLite: the comparison, the file and its card, ready to download."""
+class Float16Files:
+    """A model converted to float16 TFLite: the file and its card, ready to download."""
 
-    report: object  # core.quantise.QuantiseReport
     tflite: bytes
     card: bytes
     file_name: str
     card_name: str
 
 
+@dataclass(frozen=True)
+class Quantised:
+    """A model's float16 files and their comparison with the original on the chosen images."""
+
+    report: object  # core.quantise.QuantiseReport
+    files: Float16Files
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
-def quantised(model_name: str) -> Quantised:
+def float16_files(model_name: str) -> Float16Files:
     """Converts once per model; the files are made in a temporary folder and only their bytes are kept."""
-    from core.quantise import quantise
+    from core.quantise import export_float16
 
     spec = get_model(model_name).spec
     stem = file_safe(spec.name).strip("-") or "model"
     with tempfile.TemporaryDirectory(prefix="explain-quantise-") as folder:
-        report = quantise(spec, Path(folder) / f"{stem}-float16.tflite", [s.image.pixels for s in samples()])
-        return Quantised(
-            report,
-            Path(report.tflite_path).read_bytes(),
-            Path(report.card_path).read_bytes(),
-            f"{stem}-float16.tflite",
-            f"{stem}-float16.json",
-        )
+        tflite, card = export_float16(spec, Path(folder) / f"{stem}-float16.tflite")
+        return Float16Files(tflite.read_bytes(), card.read_bytes(), tflite.name, card.name)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def quantised(model_name: str, image_hashes: tuple[str, ...], _images: tuple[DecodedImage, ...]) -> Quantised:
+    """The model's float16 version beside the original on these images (the user's selection), keyed by their
+    content: converted once per model, compared once per set of images."""
+    from core.quantise import compare_float16
+
+    files = float16_files(model_name)
+    with tempfile.TemporaryDirectory(prefix="explain-quantise-") as folder:
+        tflite = Path(folder) / files.file_name
+        tflite.write_bytes(files.tflite)
+        tflite.with_suffix(".json").write_bytes(files.card)
+        spec = get_model(model_name).spec
+        report = compare_float16(spec, tflite, [i.pixels for i in _images], [i.name for i in _images])
+    return Quantised(report, files)
+
+
+@st.cache_data(show_spinner="Drawing the report…", max_entries=16)
+def report_html(key: tuple, _comparison, shared: bool, opacity: float) -> str:
+    """The report's HTML for the Report page's preview and download, drawn once per `key` (the images, models,
+    methods, parameters and top-k % the comparison was made from)."""
+    from core.report import render_report
+
+    return render_report(_comparison, shared=shared, opacity=opacity)

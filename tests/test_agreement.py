@@ -78,3 +78,51 @@ def test_agreement_of_a_pair_and_the_mean_over_images():
     assert means["box_iou"] == pytest.approx(0.5)
     assert means["same_prediction"] == pytest.approx(0.5)
     assert means["top_percent"] == 20
+
+
+def test_class_sets_say_when_two_models_choose_among_different_classes():
+    from core.agreement import ClassSets
+
+    same = ClassSets(("other dog", "dachshund"), ("dachshund", "other dog"))
+    assert same.same and same.sentence("a", "b") is None and same.comparable("dachshund", "other dog")
+    breeds = tuple(f"breed {i}" for i in range(18)) + ("dachshund",)
+    apart = ClassSets(("other dog", "dachshund"), breeds)
+    assert not apart.same and apart.shared == ("dachshund",)
+    assert apart.comparable("dachshund", "dachshund") and not apart.comparable("other dog", "breed 3")
+    assert apart.sentence("demo", "breeds") == (
+        "The models choose among different classes: demo among 2 (other dog, dachshund), breeds among 19 "
+        "(breed 0, breed 1, breed 2, breed 3 and 15 more); they share 1 (dachshund), so their answers are compared "
+        "only where each model could have given the other's."
+    )
+    disjoint = ClassSets(("cat", "dog"), ("car", "bus"))
+    assert "they share none, so their answers cannot agree or disagree" in disjoint.sentence("a", "b")
+
+
+def test_predictions_of_different_class_sets_are_not_comparable_and_maps_of_different_classes_say_so():
+    from core.agreement import ClassSets
+
+    raw = _random_map(6)
+    classes = ClassSets(("other dog", "dachshund"), ("beagle", "dachshund"))
+    box = (0, 0, 10, 10)
+    apart = agreement(raw, raw, box, box, "other dog", "beagle", explained=("other dog", "beagle"), classes=classes)
+    alike = agreement(raw, raw, box, box, "dachshund", "dachshund", explained=("dachshund", "dachshund"),
+                      classes=classes)  # fmt: skip
+    assert apart.same_prediction is None and apart.predictions_word == "not comparable"
+    assert alike.same_prediction is True and alike.predictions_word == "agree"
+    assert not apart.same_class and alike.same_class
+    assert apart.explained_sentence("A", "B") == (
+        "The maps explain different classes: A “other dog”, B “beagle”; the scores compare where each model finds "
+        "evidence for its own class."
+    )
+    assert alike.explained_sentence("A", "B") == "Both maps explain “dachshund”."
+    means = mean_agreement([apart, alike])
+    assert means["same_prediction"] == 1.0 and means["different_classes"] == 1  # only the comparable image counts
+    assert mean_agreement([apart])["same_prediction"] is None
+
+
+def test_top_region_overlap_of_unrelated_maps_is_the_chance_level():
+    from core.agreement import chance_top_iou
+
+    assert chance_top_iou(10) == pytest.approx(0.1 / 1.9)
+    overlaps = [top_iou(_random_map(s, (60, 60)), _random_map(s + 100, (60, 60)), 10) for s in range(20)]
+    assert np.mean(overlaps) == pytest.approx(chance_top_iou(10), abs=0.01)

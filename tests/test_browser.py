@@ -164,6 +164,29 @@ def test_explanation_pages_show_their_pictures(page, server, title, expected, co
     _screenshot_whole_page(page, SCREENSHOTS / screenshot)
 
 
+def test_saliency_page_names_its_colour_scale_and_shows_a_colour_bar_with_its_meaning(page, server):
+    from playwright.sync_api import expect
+
+    from core.explain import METHODS
+
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text("Saliency", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text(re.compile(r"\(this map's own\)$"))).to_have_count(4, timeout=180_000)
+    expect(main.get_by_text(re.compile("^Colour scale: each map its own"))).to_have_count(1)
+    meaning = main.get_by_text(f"Colours: {METHODS['saliency'].legend}", exact=True)
+    expect(meaning).to_have_count(1)
+    _wait_until_idle(page)
+    bars = page.evaluate(
+        "[...document.querySelectorAll('[data-testid=stMain] img')].filter(i => i.naturalHeight === 14)"
+        ".map(i => [i.naturalWidth, i.getBoundingClientRect().width])"
+    )
+    assert len(bars) == 1 and bars[0][0] == 256 and bars[0][1] > 150  # one colour bar, across its column
+    main.get_by_text("Shared", exact=True).click()
+    expect(main.get_by_text(re.compile(r"\(shared\)"))).to_have_count(4, timeout=120_000)
+    expect(main.get_by_text(re.compile("^Colour scale: one for every map"))).to_have_count(1)
+
+
 def test_shap_page_shows_the_cost_then_runs_on_a_click(page, server):
     from playwright.sync_api import expect
 
@@ -194,7 +217,8 @@ def test_compare_page_and_its_report_download(page, server, tmp_path):
     download.value.save_as(report)
     assert download.value.suggested_filename == "report-saliency.html"
     text = report.read_text()
-    assert text.count("src='data:image/") == 2 * (1 + 2) and "Rank correlation" in text
+    # Per image: the image, both models' overlays and the method's colour bar.
+    assert text.count("src='data:image/") == 2 * (1 + 2 + 1) and "Same pixel ranking" in text
     # The report as a reader sees it: opened from disk, offline, nothing requested from anywhere.
     requests = []
     page.on("request", lambda request: requests.append(request.url))
@@ -256,9 +280,8 @@ def test_deployment_check_and_adding_a_model_in_the_sidebar(page, server, tmp_pa
         expect(size).to_have_count(1, timeout=60_000)
     sidebar.get_by_role("button", name="Add model").click()
     page.get_by_test_id("stSidebarNav").get_by_text("Classification", exact=True).click()
-    expect(main.get_by_text(re.compile(r"^demo-resnet-float16 \(|^demo-efficientnet-float16 \("))).to_have_count(
-        2, timeout=120_000
-    )
+    # Under the name its card gives, in full, on each sample's row.
+    expect(main.get_by_text(re.compile(r"^demo-(resnet|efficientnet)-float16$"))).to_have_count(2, timeout=120_000)
     _wait_until_idle(page)
     _screenshot_whole_page(page, SCREENSHOTS / "own-model.png")
 
@@ -288,3 +311,102 @@ def test_an_uploaded_model_is_deleted_when_its_session_ends(page, server):
     while os.path.exists(created) and time.time() < deadline:
         time.sleep(0.5)
     assert not os.path.exists(created)
+
+
+# Whatever the window, nothing a person must read is cut short or out of line: every text that Streamlit would
+# end with "…" fits, every button lies inside the column that holds it, and pictures shown side by side start
+# level. Returns one line per problem.
+_LAYOUT_PROBLEMS = """
+() => {
+  const main = document.querySelector('[data-testid=stMain]');
+  const problems = [];
+  const name = (el) => (el.innerText || el.getAttribute('aria-label') || '').trim().slice(0, 40);
+  for (const el of main.querySelectorAll('*')) {
+    const style = getComputedStyle(el);
+    if (style.textOverflow === 'ellipsis' && el.scrollWidth > el.clientWidth + 1 && name(el))
+      problems.push('cut short: ' + name(el));
+  }
+  for (const button of main.querySelectorAll('button')) {
+    const box = button.getBoundingClientRect();
+    if (!box.width) continue;
+    for (let up = button.parentElement; up && up !== main; up = up.parentElement) {
+      if (getComputedStyle(up).overflowX === 'visible') continue;
+      const frame = up.getBoundingClientRect();
+      if (box.right > frame.right + 1 || box.left < frame.left - 1) problems.push('hidden: ' + name(button));
+      break;
+    }
+  }
+  for (const row of main.querySelectorAll('[data-testid=stHorizontalBlock]')) {
+    const columns = [...row.children];
+    const tops = columns
+      .map((column) => column.querySelector('[data-testid=stImage] img'))
+      .filter((img) => img && img.closest('[data-testid=stHorizontalBlock]') === row)
+      .map((img) => Math.round(img.getBoundingClientRect().top));
+    if (tops.length > 1 && Math.max(...tops) - Math.min(...tops) > 2) problems.push('pictures not level: ' + tops);
+  }
+  return problems;
+}
+"""
+
+
+def _settled(page) -> None:
+    """The script has stopped running for a second and every picture has loaded."""
+    quiet_since = None
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        page.wait_for_timeout(250)
+        state = page.locator("[data-test-script-state]")
+        if state.count() and state.first.get_attribute("data-test-script-state") == "running":
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.time()
+        elif time.time() - quiet_since > 1.0:
+            break
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stMain] img')].every(i => i.complete)", timeout=60_000
+    )
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (1400, 1000)])
+def test_no_page_cuts_words_short_or_pictures_out_of_line(page, server, tmp_path, width, height):
+    from skimage import data
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(server)
+    page.get_by_text("demo-efficientnet", exact=True).first.wait_for()
+    photo = tmp_path / "chelsea.png"  # a real photo: the models are unsure of it, so their warnings show too
+    photo.write_bytes(encode_png(data.chelsea()))
+    page.locator(".st-key-uploads").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(photo))
+    _settled(page)
+    problems = {}
+    pages = ["Classification", "Saliency", "Bounding boxes", "Compare models", "Method grid", "Report"]
+    for title in [*pages, "Deployment check", "Presentation"]:
+        page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+        _settled(page)
+        if title == "Deployment check":
+            page.get_by_test_id("stMain").get_by_role("button", name="Convert and compare").click()
+            page.get_by_test_id("stMain").get_by_text("Download its card (.json)").wait_for(timeout=180_000)
+            _settled(page)
+        if title == "Presentation":
+            # For a projector: the pictures fit in the window, without scrolling.
+            pictures = page.locator(".st-key-present_pictures [data-testid=stImage] img")
+            expect_count = 1 + 2  # the image and each model's explanation
+            page.wait_for_function(
+                f"() => document.querySelectorAll('.st-key-present_pictures [data-testid=stImage] img').length "
+                f"== {expect_count}",
+                timeout=180_000,
+            )
+            _settled(page)
+            bottoms = [pictures.nth(i).bounding_box() for i in range(pictures.count())]
+            assert all(box["y"] + box["height"] <= height for box in bottoms), (width, height, bottoms)
+            # A small generated sample is shown as large as its explanations, not at its 160 pixels.
+            page.get_by_test_id("stMain").get_by_text("Dog 1 · other dog", exact=True).click()
+            page.get_by_test_id("stMain").get_by_text("True class: other dog", exact=False).wait_for()
+            _settled(page)
+            sizes = [pictures.nth(i).bounding_box()["height"] for i in range(pictures.count())]
+            assert max(sizes) - min(sizes) <= 2 and min(sizes) > 200, sizes
+        problems[title] = page.evaluate(_LAYOUT_PROBLEMS)
+        page.screenshot(path=SCREENSHOTS / f"layout-{width}x{height}-{title.lower().replace(' ', '-')}.png")
+    assert {title: found for title, found in problems.items() if found} == {}
+    page.set_viewport_size({"width": 1500, "height": 1000})

@@ -60,6 +60,9 @@ def test_classify_command_prints_one_json_line_per_image_and_model(tmp_path, cap
         probabilities = [p["probability"] for p in line["predictions"]]
         assert probabilities == sorted(probabilities, reverse=True) and len(probabilities) == 2
         assert {p["label"] for p in line["predictions"]} == set(dataset.LABELS)
+        # Whether the model is as sure as usual: its top probability against the floor in its card.
+        floor = bundled_models[line["model"]].spec.card["familiarity"]["floor"]
+        assert line["usual_floor"] == floor and line["familiar"] == (probabilities[0] >= floor)
 
 
 def test_models_command_lists_both_bundled_models_as_ready(capsys):

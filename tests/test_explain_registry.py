@@ -75,6 +75,25 @@ def test_families_signs_and_gradients():
     assert [name for name, method in METHODS.items() if method.shap] == ["shap", "shap-gradient"]
 
 
+def test_a_blank_map_is_one_sentence_that_names_the_class_and_what_to_try():
+    for name, method in METHODS.items():
+        sentence = method.blank_sentence("cat")
+        assert sentence.startswith(f"Nothing to show: {method.title} finds no evidence for") and "“cat”" in sentence
+        assert "; try " in sentence and sentence.endswith(".") and sentence.count(". ") == 0, name
+    assert "try Grad-CAM++" in METHODS["gradcam"].blank_sentence("cat")  # it lights up where Grad-CAM stays at zero
+
+
+def test_overlay_conventions_one_colour_language_for_every_signed_method():
+    # Red for and blue against on every signed map (LIME's green vanished on grass); the weak part of maps that are
+    # non-zero nearly everywhere (gradients, class activations) fades.
+    assert {method.legend for method in METHODS.values() if method.signed} == {
+        "red: evidence for the class; blue: evidence against it; clear: no effect."
+    }
+    assert all(method.colourmap is None for method in METHODS.values())  # core.render's defaults
+    dense = [name for name, method in METHODS.items() if method.overlay_exponent > 1]
+    assert dense == [name for name, method in METHODS.items() if method.family is not Family.PERTURBATION]
+
+
 def test_cost_counts_a_forward_and_backward_pass_as_three_forward_passes():
     assert FORWARD_PASSES_PER_GRADIENT_PASS == 3
     costs = {name: method.passes(method.defaults) for name, method in METHODS.items()}

@@ -30,6 +30,9 @@ def test_quantise_reports_both_models_side_by_side_and_the_file_loads_back(tmp_p
         original.output,
         original.input_size,
     )
+    # Its usual confidence travels with it: the float16 probabilities stay within a fraction of a percent.
+    assert spec.card["familiarity"] == original.card["familiarity"]
+    assert report.changed_images == ()
     pixels = original.resize(list(images))
     np.testing.assert_allclose(
         load_model(spec).probabilities(pixels), load_model("demo-resnet").probabilities(pixels), atol=0.02
@@ -59,3 +62,17 @@ def test_only_keras_models_convert_and_the_output_must_be_tflite(tmp_path):
     quantise("demo-efficientnet", out, list(images))
     with pytest.raises(ModelError, match="is not a Keras model; only Keras models"):
         quantise(spec_from_file(out), tmp_path / "twice.tflite", list(images))
+
+
+def test_quantize_command_compares_on_the_images_given(tmp_path, capsys):
+    from core.images import encode_png
+
+    paths = []
+    for index in range(2):
+        path = tmp_path / f"dog {index}.png"
+        path.write_bytes(encode_png(dataset.generate(63, index).pixels))
+        paths.append(str(path))
+    out = tmp_path / "resnet.tflite"
+    assert main(["quantize", "--model", "demo-resnet", "--out", str(out), *paths]) == 0
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert report["images"] == 2 and report["changed_images"] == [] and report["top1_agreement"] == 1.0

@@ -2,7 +2,23 @@ import numpy as np
 import pytest
 
 from core.boxes import fit_box
-from core.render import PER_IMAGE, PER_MAP, SHARED, colour_limit, colour_limits, colourise, draw_boxes, overlay
+from core.render import (
+    FRAME,
+    PER_IMAGE,
+    PER_MAP,
+    SHARED,
+    colour_bar,
+    colour_limit,
+    colour_limits,
+    colourise,
+    colourmap_named,
+    draw_boxes,
+    framed,
+    is_blank,
+    limit_caption,
+    overlay,
+    scale_sentence,
+)
 
 
 def test_a_zero_map_leaves_the_image_untouched():
@@ -14,6 +30,71 @@ def test_full_strength_evidence_is_blended_at_the_chosen_opacity():
     image = np.zeros((4, 4, 3), np.uint8)
     coloured = overlay(image, np.ones((4, 4)), 1.0, signed=False, opacity=0.5, colourmap="gray")
     np.testing.assert_array_equal(coloured, np.full((4, 4, 3), 128, np.uint8))  # half of white over black
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_where_the_map_is_zero_the_overlay_is_the_photo_itself(signed):
+    photo = np.random.default_rng(1).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    raw = np.zeros((24, 24), np.float32)
+    raw[4:10, 4:10] = 2.0
+    raw[14:20, 14:20] = -1.0 if signed else 0.5
+    for exponent in (1.0, 1.5):
+        picture = overlay(photo, raw, 2.0, signed, opacity=0.9, exponent=exponent)
+        np.testing.assert_array_equal(picture[raw == 0], photo[raw == 0])  # alpha 0: "no effect" is the photo
+        assert (picture[raw != 0] != photo[raw != 0]).any(axis=-1).all()  # every pixel with evidence is coloured
+
+
+def test_opacity_is_the_chosen_opacity_times_strength_to_the_methods_exponent():
+    grey = np.full((1, 2, 3), 100, np.uint8)
+    red = np.array(colourmap_named(None, True)(1.0)[:3]) * 255  # the signed colour map's end "for the class"
+    raw = np.array([[0.25, 1.0]], np.float32)
+    for exponent in (1.0, 1.5):
+        picture = overlay(grey, raw, 1.0, True, opacity=0.8, exponent=exponent)
+        for column, strength in enumerate((0.25, 1.0)):
+            alpha = 0.8 * strength**exponent
+            np.testing.assert_allclose(picture[0, column], (100 * (1 - alpha) + red * alpha).round(), atol=0.5)
+
+
+def test_weak_signed_evidence_is_a_faint_tint_of_its_colour_not_a_pale_veil():
+    # A map barely above zero (SHAP's "no effect" patches): the old rule drew 0.6 × √0.02 ≈ 8% white over the photo.
+    dark = np.full((1, 2, 3), 40, np.uint8)
+    picture = overlay(dark, np.array([[0.02, -0.02]], np.float32), 1.0, True, opacity=0.65).astype(int)
+    assert np.abs(picture - 40).max() <= 4  # about 1% of a colour, not a veil
+    assert picture[0, 0, 0] > 40 and picture[0, 0, 1] < 40  # a touch of red for, no lightening
+    assert picture[0, 1, 2] > 40 and picture[0, 1, 0] < 40  # a touch of blue against
+
+
+def test_colour_bar_is_the_overlay_over_white_in_a_frame():
+    signed = colour_bar(True, width=101, height=9)
+    assert signed.shape == (9, 101, 3)
+    assert (signed[0] == FRAME).all() and (signed[:, -1] == FRAME).all()  # the frame shows on a white page
+    middle, left, right = signed[4, 50], signed[4, 1], signed[4, -2]
+    assert (middle == 255).all()  # no effect: clear, so the page (or the photo) shows through
+    assert left[2] > 200 and left[0] < 60  # blue against
+    assert right[0] > 200 and right[1] < 60  # red for
+    unsigned = colour_bar(False, width=101, height=9)  # plasma: clear, then purple to yellow
+    assert (unsigned[4, 1] >= 245).all()  # no influence: clear
+    assert unsigned[4, 50, 1] < 200 and unsigned[4, -2, 2] < 60 and unsigned[4, -2, 0] > 200  # then purple, yellow
+
+
+def test_a_raw_map_is_framed_so_a_white_map_shows_on_a_white_page():
+    white = colourise(np.zeros((8, 8)), 1.0, signed=True)
+    assert (white[3, 3] == 255).all()
+    picture = framed(white)
+    assert (picture[0] == FRAME).all() and (picture[:, 0] == FRAME).all() and (picture[3, 3] == 255).all()
+
+
+def test_a_map_that_is_zero_everywhere_is_blank_and_says_so():
+    assert is_blank(np.zeros((4, 4))) and not is_blank(np.eye(4) * 1e-9)
+    assert limit_caption(np.zeros((4, 4)), 1.0, False, PER_MAP) == "zero everywhere: nothing to colour"
+
+
+def test_the_caption_names_the_scale_and_how_faint_a_map_is_on_a_shared_one():
+    weak, strong = np.full((4, 4), 0.1), np.full((4, 4), 10.0)
+    assert limit_caption(weak, 0.1, False, PER_MAP) == "colour limit 0.1 (this map's own)"
+    assert limit_caption(weak, 10.0, False, SHARED) == "colour limit 10 (shared) · this map peaks at 1% of it"
+    assert limit_caption(strong, 10.0, False, PER_IMAGE) == "colour limit 10 (shared by this image's maps)"
+    assert scale_sentence(PER_MAP).startswith("Colour scale: each map its own")
 
 
 def test_signed_maps_put_zero_at_the_middle_of_the_colour_map():

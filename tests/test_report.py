@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from core.__main__ import main
+from core.explain import METHODS
 from core.images import image_from_array
 from core.render import PER_IMAGE, PER_MAP, colour_limits
 from core.report import compare, render_report
@@ -42,10 +43,11 @@ def _parse(page: str) -> _Collector:
     return collector
 
 
-def _images_of(collector: _Collector) -> list[Image.Image]:
+def _images_of(collector: _Collector, colour_bars: bool = False) -> list[Image.Image]:
+    """The embedded pictures, decoded: the images and overlays, or (`colour_bars`) the colour bars."""
     pictures = []
     for tag, attrs in collector.tags:
-        if tag == "img":
+        if tag == "img" and (attrs["alt"] == "colour bar") == colour_bars:
             header, _, payload = attrs["src"].partition(",")
             assert header in ("data:image/jpeg;base64", "data:image/png;base64"), header
             picture = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
@@ -77,20 +79,38 @@ def test_report_embeds_every_picture_and_needs_nothing_from_outside(comparison):
     page = render_report(comparison)
     parsed = _parse(page)
     pictures = _images_of(parsed)
-    # Per image: the image itself, then 2 models × 2 methods overlays.
+    # Per image: the image itself, then 2 models × 2 methods overlays; and the colour bar of each method.
     assert len(pictures) == 3 * (1 + 2 * 2)
     assert all(p.width > 100 and p.height > 100 for p in pictures)
+    assert len(_images_of(parsed, colour_bars=True)) == 3 * 2
     for tag, attrs in parsed.tags:
         assert tag not in ("script", "link", "iframe", "object", "embed"), tag
         for name in ("src", "href", "srcset", "poster", "data"):
             assert not attrs.get(name) or attrs[name].startswith(("data:", "#")), (tag, name, attrs[name][:40])
     assert "url(" not in page and "@import" not in page and "http://" not in page and "https://" not in page
     text = " ".join(parsed.text)
-    for needed in ("demo-resnet", "demo-efficientnet", "Gradient saliency", "Grad-CAM", "Rank correlation",
+    for needed in ("demo-resnet", "demo-efficientnet", "Gradient saliency", "Grad-CAM", "Same pixel ranking",
                    "Model cards", "Parameters", "generated-1-other-dog.png", "true class: dachshund",
                    comparison.created.strftime("%Y-%m-%d")):  # fmt: skip
         assert needed in text, needed
     assert "@media print" in page
+
+
+def test_report_shows_each_map_on_its_own_scale_unless_shared_and_says_which(comparison):
+    own, shared = (" ".join(_parse(render_report(comparison, shared=flag)).text) for flag in (False, True))
+    assert own.count("(this map's own)") == 3 * 2 * 2 and "Colour scale: each map its own" in own
+    assert shared.count("(shared by this image's maps)") == 3 * 2 * 2 and "Colour scale: shared by the maps" in shared
+    # Under each method's colour bar (two unsigned methods here), what its colours mean.
+    assert own.count(f"Colours: {METHODS['gradcam'].legend}") == 3 * 2
+
+
+def test_report_says_when_a_map_is_zero_everywhere_and_what_to_try(comparison):
+    blank = replace(comparison.explanations[("demo-resnet", "gradcam")][0], map=np.zeros((160, 160), np.float32))
+    explanations = dict(comparison.explanations)
+    explanations[("demo-resnet", "gradcam")] = [blank, *explanations[("demo-resnet", "gradcam")][1:]]
+    text = " ".join(_parse(render_report(replace(comparison, explanations=explanations))).text)
+    assert text.count(METHODS["gradcam"].blank_sentence(blank.target_label)) == 1
+    assert "zero everywhere: nothing to colour" in text
 
 
 def test_report_escapes_names_that_come_from_users(bundled_models):
@@ -109,6 +129,29 @@ def test_numbers_download_as_json_and_csv_with_one_row_per_image_and_method(comp
     assert len(rows) == 6
     assert {"image", "method", "prediction_a", "prediction_b", "rank_correlation", "box_iou"} <= set(rows[0])
     assert rows[0]["top_15_percent_iou"] == str(record["rows"][0]["top_15_percent_iou"])
+
+
+def test_report_of_models_with_different_classes_says_so_and_which_class_each_map_explains(bundled_models):
+    sample = sample_images()[0]  # a generated other dog
+    result = compare(list(bundled_models.values()), [sample.image], ["gradcam"])
+    # The same two models, as if model B chose between a beagle and a dachshund: the comparison reads the class
+    # names from the specs, the predictions and the explanations.
+    b = result.models[1]
+    renamed = replace(b, labels=("beagle", "dachshund"))
+    explanations = {(name, method): value for (name, method), value in result.explanations.items()}
+    b_result = explanations[(b.name, "gradcam")][0]
+    explanations[(b.name, "gradcam")] = [replace(b_result, target_label="beagle")]
+    predictions = dict(result.predictions)
+    predictions[b.name] = [[replace(p, label="beagle" if p.label == "other dog" else p.label)
+                           for p in predictions[b.name][0]]]  # fmt: skip
+    changed = replace(result, models=(result.models[0], renamed), explanations=explanations, predictions=predictions)
+    text = " ".join(_parse(render_report(changed)).text)
+    assert "The models choose among different classes" in text
+    assert "they share 1 (dachshund)" in text
+    score = changed.agreements("gradcam")[0]
+    assert score.explained_b == "beagle" and not score.same_class
+    assert "The maps explain different classes" in text
+    assert json.loads(changed.as_json())["same_classes"] is False
 
 
 def test_shared_colour_scale_is_one_limit_for_the_pair():

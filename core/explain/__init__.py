@@ -37,6 +37,11 @@ LAYER = Parameter(
     unset="the model's default",
 )
 
+# Gradient and class activation maps are faintly non-zero nearly everywhere (gradients in a fine grid where the
+# model strides, Grad-CAM in broad low-resolution blobs): fade their weak part in the overlay, or it tints the whole
+# photo. SHAP's patches and LIME's regions keep the plain rule: their weak regions are weak evidence, drawn faintly.
+DENSE_MAP_EXPONENT = 1.5
+
 METHODS: dict[str, Method] = {
     method.name: method
     for method in (
@@ -47,6 +52,8 @@ METHODS: dict[str, Method] = {
             Family.GRADIENT,
             signed=False,
             caption="Pixels where a small change would move the class score most.",
+            overlay_exponent=DENSE_MAP_EXPONENT,
+            when_blank="try Integrated Gradients, which follows the score all the way from a black image",
         ),
         Method(
             "smoothgrad",
@@ -55,6 +62,8 @@ METHODS: dict[str, Method] = {
             Family.GRADIENT,
             signed=False,
             caption="Saliency averaged over noisy copies of the image: the same reading, less speckle.",
+            overlay_exponent=DENSE_MAP_EXPONENT,
+            when_blank="try Integrated Gradients, which follows the score all the way from a black image",
             parameters=(
                 Parameter(
                     "samples", 16, int, help="Noisy copies of the image whose saliency maps are averaged.", minimum=1
@@ -77,6 +86,8 @@ METHODS: dict[str, Method] = {
             Family.GRADIENT,
             signed=True,
             caption="How much each pixel adds to (+) or takes from (−) the score, compared with a black image.",
+            overlay_exponent=DENSE_MAP_EXPONENT,
+            when_blank="try another baseline under Parameters",
             parameters=(
                 Parameter(
                     "steps",
@@ -106,6 +117,8 @@ METHODS: dict[str, Method] = {
             Family.CLASS_ACTIVATION,
             signed=False,
             caption="Regions of the last convolutional layer that raise the class score; coarse but robust.",
+            overlay_exponent=DENSE_MAP_EXPONENT,
+            when_blank="try Grad-CAM++, which often finds some",
             parameters=(LAYER,),
         ),
         Method(
@@ -115,6 +128,8 @@ METHODS: dict[str, Method] = {
             Family.CLASS_ACTIVATION,
             signed=False,
             caption="Grad-CAM weighted towards every instance of the class, not just the strongest.",
+            overlay_exponent=DENSE_MAP_EXPONENT,
+            when_blank="try Integrated Gradients, which looks at the pixels rather than at one layer",
             parameters=(LAYER,),
         ),
         Method(
@@ -130,6 +145,7 @@ METHODS: dict[str, Method] = {
                 Parameter("blur", 16, int, help="Side in pixels of the box blur that hides a patch.", minimum=1),
             ),
             evaluations=lambda p: int(p["max_evals"]),
+            when_blank="try more evaluations under Parameters",
             shap=True,
         ),
         Method(
@@ -140,6 +156,8 @@ METHODS: dict[str, Method] = {
             signed=True,
             caption="Pixels that push the score towards the class or away from it "
             "(gradients averaged on paths from grey images to this one).",
+            overlay_exponent=DENSE_MAP_EXPONENT,
+            when_blank="try more samples under Parameters",
             parameters=(
                 Parameter(
                     "samples",
@@ -183,8 +201,7 @@ METHODS: dict[str, Method] = {
                 SEED,
             ),
             evaluations=lambda p: int(p["num_samples"]),
-            colourmap="RdYlGn",
-            colours="green: regions supporting the class; red: regions against it.",
+            when_blank="try more samples under Parameters",
         ),
     )
 }
@@ -195,6 +212,23 @@ def method_named(name: str) -> Method:
     if name not in METHODS:
         raise MethodError(f"There is no method called '{name}'; choose one of {', '.join(METHODS)}.")
     return METHODS[name]
+
+
+# Each check a method reports on its maps, in words: how to read the number (and what is good), and what it is.
+DIAGNOSTIC_WORDS = {
+    "completeness_error": (
+        "The map adds up to the score's rise from the baseline image to within {value:.1%} (within 5% is good; "
+        "more steps bring it closer).",
+        "Completeness of Integrated Gradients: |sum of the map − (score of the image − score of the baseline)| / "
+        "|score of the image − score of the baseline|; exact attributions give 0%.",
+    ),
+}
+
+
+def diagnostic_in_words(key: str, value: float) -> tuple[str, str]:
+    """(how to read it, what it is) for one number of `Explanation.diagnostics`."""
+    reading, detail = DIAGNOSTIC_WORDS.get(key, (f"{key.replace('_', ' ').capitalize()}: {{value:.1%}}.", ""))
+    return reading.format(value=value), detail
 
 
 def method_params(method: Method, overrides: dict | None = None) -> dict:

@@ -152,8 +152,13 @@ class Method:
     # Optional checks of a result, e.g. Integrated Gradients' completeness: (model, pixels, targets, maps,
     # params) -> one dict of numbers per image.
     diagnostics: Callable[..., list[dict]] | None = None
-    colourmap: str | None = None  # the method's own colour convention, where it has one (LIME: green for)
+    colourmap: str | None = None  # the method's own colour map, where it has one (default: core.render's)
     colours: str = ""  # how to read the colours, in plain words (default: from `signed`)
+    # The overlay's opacity is the chosen opacity × strength ** overlay_exponent (core.render.overlay): above 1
+    # fades weak evidence, for maps that are faintly non-zero everywhere; below 1 keeps weaker evidence visible.
+    overlay_exponent: float = 1.0
+    # What to try when the map is zero everywhere, ending the sentence `blank_sentence` writes.
+    when_blank: str = "try another method on the same image"
 
     @property
     def needs_gradients(self) -> bool:
@@ -197,7 +202,14 @@ class Method:
             return self.colours
         if self.signed:
             return "red: evidence for the class; blue: evidence against it; clear: no effect."
-        return "bright: the strongest influence on the class score; dark or clear: little."
+        return "the brighter the colour, the stronger the influence on the class score; clear: none."
+
+    def blank_sentence(self, target_label: str) -> str:
+        """One sentence for a map that is zero everywhere, saying so and what to try."""
+        return (
+            f"Nothing to show: {self.title} finds no evidence {'for or against' if self.signed else 'for'} "
+            f"“{target_label}” in this image (its map is zero everywhere); {self.when_blank}."
+        )
 
     def describe(self) -> dict:
         """This method as JSON: name, title, family, signed, needs_gradients, parameters, passes_at_defaults."""

@@ -16,7 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
-from core.agreement import Agreement, agreement, mean_agreement
+from core.agreement import Agreement, ClassSets, agreement, mean_agreement
 from core.classify import classify
 from core.explain import METHODS, explain_images, method_params
 from core.images import DecodedImage
@@ -55,6 +55,11 @@ class Comparison:
         """Per image, how much model A's and model B's explanations agree (empty for one model)."""
         return self._agreements[method]
 
+    @property
+    def class_sets(self) -> ClassSets | None:
+        """The classes each of the two models chooses among (None for one model)."""
+        return ClassSets(self.models[0].labels, self.models[1].labels) if self.pair else None
+
     @cached_property
     def _agreements(self) -> dict[str, list[Agreement]]:
         if not self.pair:
@@ -70,6 +75,8 @@ class Comparison:
                     self.predictions[a][i][0].label,
                     self.predictions[b][i][0].label,
                     self.percent,
+                    explained=(first.target_label, second.target_label),
+                    classes=self.class_sets,
                 )
                 for i, (first, second) in enumerate(
                     zip(self.explanations[(a, method)], self.explanations[(b, method)], strict=True)
@@ -103,6 +110,7 @@ class Comparison:
                         f"top_{score.top_percent:g}_percent_iou": round(score.top_iou, 4),
                         "box_iou": round(score.box_iou, 4),
                         "same_prediction": score.same_prediction,
+                        "same_class_explained": score.same_class,
                     }
                 rows.append(row)
         return rows
@@ -113,6 +121,7 @@ class Comparison:
             {
                 "created": self.created.isoformat(timespec="seconds"),
                 "models": [spec.name for spec in self.models],
+                "same_classes": self.class_sets.same if self.pair else None,
                 "methods": list(self.methods),
                 "params": {method: _plain(self.params[method]) for method in self.methods},
                 "top_percent": self.percent,

@@ -13,12 +13,24 @@ from string import Template
 
 import numpy as np
 
-from core.agreement import EXPLANATIONS, mean_agreement
+from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.classify import Prediction
 from core.explain import METHODS, Explanation
+from core.familiarity import assess, calibration_of
 from core.images import DecodedImage
-from core.render import PER_IMAGE, PER_MAP, colour_limits, display_size, explanation_picture
+from core.render import (
+    PER_IMAGE,
+    PER_MAP,
+    colour_bar,
+    colour_limits,
+    display_size,
+    explanation_picture,
+    is_blank,
+    limit_caption,
+    scale_sentence,
+)
 from core.report.comparison import Comparison
+from core.spec import assumed_in_words
 
 REPORT_SIDE = 360  # pixels of the longest side of each picture in the report: sharp in print, small files
 CARD_FIELDS = (
@@ -39,11 +51,12 @@ CARD_FIELDS = (
 def render_report(
     comparison: Comparison,
     *,
-    shared: bool = True,
+    shared: bool = False,
     opacity: float = 0.6,
     title: str = "Why the classifiers decided",
 ) -> str:
-    """One HTML page, self-contained (pictures as data URIs, inline style, no scripts, no links)."""
+    """One HTML page, self-contained (pictures as data URIs, inline style, no scripts, no links). Each map is on its
+    own colour scale, or (`shared`) on one scale shared by the maps of each image."""
     c = comparison
     model_names = [spec.name for spec in c.models]
     parts = [
@@ -57,9 +70,9 @@ def render_report(
     scale = PER_IMAGE if shared else PER_MAP
     limits = {method: colour_limits(c.maps(method), METHODS[method].signed, scale) for method in c.methods}
     for i, image in enumerate(c.images):
-        parts.append(_image_section(c, i, image, limits, opacity))
+        parts.append(_image_section(c, i, image, limits, scale, opacity))
     parts.append(_models_section(c))
-    parts.append(_parameters_section(c, shared))
+    parts.append(_parameters_section(c, scale))
     template, style = _page_template()
     return template.substitute(title=_text(title), style=style, body="\n".join(parts))
 
@@ -69,40 +82,40 @@ def _summary(c: Comparison) -> str:
     rows = []
     for method in c.methods:
         means = mean_agreement(c.agreements(method))
+        different = means["different_classes"]
         rows.append(
             f"<tr><th>{_text(METHODS[method].title)}</th><td>{means['rank_correlation']:+.2f}</td>"
             f"<td>{means['top_iou']:.2f}</td><td>{means['box_iou']:.2f}</td>"
-            f"<td>{means['same_prediction']:.0%}</td></tr>"
+            f"<td>{agreeing_share(means['same_prediction'])}</td>"
+            f"<td>{f'{different} of {len(c.images)}' if different else 'none'}</td></tr>"
         )
+    headings = "".join(f"<th>{_text(SCORES[key].read(c.percent)[0])}</th>" for key in SCORES)
+    classes = c.class_sets.sentence(a, b)
     return (
         f"<section class='summary'><h2>Do {_text(a)} and {_text(b)} look at the same thing?</h2>"
-        f"<p>Means over {len(c.images)} image{'s' if len(c.images) != 1 else ''}.</p>"
-        "<table><thead><tr><th>Method</th><th>Rank correlation</th>"
-        f"<th>Top {c.percent:g}% IoU</th><th>Box IoU</th><th>Same prediction</th></tr></thead>"
+        + (f"<p class='warning'>{_text(classes)}</p>" if classes else "")
+        + f"<p>Means over {len(c.images)} image{'s' if len(c.images) != 1 else ''}.</p>"
+        f"<table><thead><tr><th>Method</th>{headings}<th>Maps of different classes</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>{_score_legend(c.percent)}</section>"
     )
 
 
 def _score_legend(percent: float) -> str:
     items = "".join(
-        f"<li><b>{label}</b>: {_text(EXPLANATIONS[key].format(k=f'{percent:g}'))}</li>"
-        for key, label in (
-            ("rank_correlation", "Rank correlation"),
-            ("top_iou", f"Top {percent:g}% IoU"),
-            ("box_iou", "Box IoU"),
-            ("same_prediction", "Same prediction"),
-        )
+        f"<li><b>{_text(label)}</b>: {_text(reading)} <span class='detail'>({_text(detail)})</span></li>"
+        for label, reading, detail in (score.read(percent) for score in SCORES.values())
     )
     return f"<ul class='legend'>{items}</ul>"
 
 
-def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, opacity: float) -> str:
-    """One image: the picture, every model's predictions, then per method each model's overlay (colour limits
-    from `limits[method][(model, i)]`) and how much they agree."""
+def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, scale: str, opacity: float) -> str:
+    """One image: the picture, every model's predictions, then per method its colour bar and each model's overlay
+    (colour limits from `limits[method][(model, i)]`, on the colour scale `scale`) and how much they agree."""
     truth = c.true_labels[i] if i < len(c.true_labels) else None
     true_box = c.true_boxes[i] if i < len(c.true_boxes) else None
     predictions = "".join(
-        f"<div class='prediction'><h4>{_text(spec.name)}</h4>{_predictions(c.predictions[spec.name][i])}</div>"
+        f"<div class='prediction'><h4>{_text(spec.name)}</h4>{_predictions(c.predictions[spec.name][i])}"
+        f"{_familiarity(spec, c.predictions[spec.name][i][0])}</div>"
         for spec in c.models
     )
     rows = []
@@ -114,23 +127,35 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, opa
             limit = limits[method][(spec.name, i)]
             picture = explanation_picture(
                 image.pixels, result.map, result.fit, limit, chosen.signed,
-                opacity=opacity, colourmap=chosen.colourmap, side=REPORT_SIDE, true_box=true_box,
+                opacity=opacity, colourmap=chosen.colourmap, exponent=chosen.overlay_exponent, side=REPORT_SIDE,
+                true_box=true_box,
             )  # fmt: skip
+            blank = (
+                f"<p class='blank'>{_text(chosen.blank_sentence(result.target_label))}</p>"
+                if is_blank(result.map)
+                else ""
+            )
             figures.append(
                 f"<figure>{_picture(picture, f'{spec.name} {method}')}<figcaption>{_text(spec.name)} · explaining "
-                f"“{_text(result.target_label)}” · colour limit {limit:.3g}</figcaption></figure>"
+                f"“{_text(result.target_label)}” · {_text(limit_caption(result.map, limit, chosen.signed, scale))}"
+                f"</figcaption>{blank}</figure>"
             )
         scores = ""
         if c.pair:
             s = c.agreements(method)[i]
+            labels = {key: score.read(s.top_percent)[0] for key, score in SCORES.items()}
+            explained = _text(s.explained_sentence(*(spec.name for spec in c.models)))
             scores = (
-                f"<p class='scores'>Rank correlation <b>{s.rank_correlation:+.2f}</b> · top {s.top_percent:g}% IoU "
-                f"<b>{s.top_iou:.2f}</b> · box IoU <b>{s.box_iou:.2f}</b> · predictions "
-                f"<b>{'agree' if s.same_prediction else 'differ'}</b></p>"
+                f"<p class='scores'>{labels['rank_correlation']} <b>{s.rank_correlation:+.2f}</b> · "
+                f"{labels['top_iou']} <b>{s.top_iou:.2f}</b> · {labels['box_iou']} <b>{s.box_iou:.2f}</b> · "
+                f"predictions <b>{s.predictions_word}</b></p>"
+                f"<p class='{'caption' if s.same_class else 'warning'}'>{explained}</p>"
             )
         rows.append(
             f"<div class='method'><h3>{_text(chosen.title)}</h3>"
-            f"<p class='caption'>{_text(chosen.caption)} Colours: {_text(chosen.legend)}</p>"
+            f"<p class='caption'>{_text(chosen.caption)}</p><p class='colour-key'>"
+            f"{_picture(colour_bar(chosen.signed, chosen.colourmap, chosen.overlay_exponent), 'colour bar')}"
+            f"Colours: {_text(chosen.legend)}</p>"
             f"<div class='figures'>{''.join(figures)}</div>{scores}</div>"
         )
     original = _picture(display_size(image.pixels, REPORT_SIDE), image.name)
@@ -141,6 +166,13 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, opa
         + (" · dashed green: the true box" if true_box is not None else "")
         + f"</figcaption></figure><div class='predictions'>{predictions}</div></div>{''.join(rows)}</section>"
     )
+
+
+def _familiarity(spec, top: Prediction) -> str:
+    """Whether the model is as sure as usual, in one sentence (a warning when it is not)."""
+    familiarity = assess(top.probability, spec.card, len(spec.labels))
+    kind = "caption" if familiarity.familiar else "warning"
+    return f"<p class='{kind}'>{_text(familiarity.sentence(spec.name))}</p>"
 
 
 def _predictions(predictions: list[Prediction]) -> str:
@@ -162,14 +194,20 @@ def _models_section(c: Comparison) -> str:
             facts.insert(0, ("Input size", list(spec.input_size)))
         labels = ", ".join(spec.labels[:10]) + (f" … ({len(spec.labels)} classes)" if len(spec.labels) > 10 else "")
         facts.append(("Classes", labels))
+        calibration = calibration_of(card, len(spec.labels))
+        if calibration.measured:
+            facts.append(
+                ("Usual confidence", f"at least {calibration.floor:.0%} on {1 - calibration.share_below:.0%} of "
+                 f"{calibration.images:,} {calibration.source}")
+            )  # fmt: skip
         if card.get("guessed"):  # a user's model: what the file did not say and the app assumed
-            facts.append(("Assumed, not given", ", ".join(card["guessed"])))
+            facts.append(("Assumed, not given", "; ".join(assumed_in_words(spec)) or "nothing"))
         rows = "".join(f"<tr><th>{_text(label)}</th><td>{_text(_fact(value))}</td></tr>" for label, value in facts)
         cards.append(f"<div class='card'><h3>{_text(spec.name)}</h3><table>{rows}</table></div>")
     return f"<section class='models'><h2>Model cards</h2><div class='cards'>{''.join(cards)}</div></section>"
 
 
-def _parameters_section(c: Comparison, shared: bool) -> str:
+def _parameters_section(c: Comparison, scale: str) -> str:
     rows = "".join(
         f"<tr><th>{_text(METHODS[m].title)}</th><td>"
         + (_text(", ".join(f"{k} = {'automatic' if v is None else v}" for k, v in c.params[m].items())) or "none")
@@ -177,9 +215,10 @@ def _parameters_section(c: Comparison, shared: bool) -> str:
         for m in c.methods
     )
     notes = [
-        "Each model explains the class it predicts, from the score before its final sigmoid or softmax.",
+        "Each map explains the class written under it, from the model's score for that class before it is turned "
+        "into a probability.",
         "Boxes (cyan) enclose 90% of each map's strength; the red dot is where the map's strength is centred.",
-        "Colour scale: " + ("shared by the two maps of each pair." if shared else "one per map."),
+        scale_sentence(scale),
     ]
     if c.pair:
         notes.append(f"Top-region agreement uses the {c.percent:g}% strongest pixels of each map.")

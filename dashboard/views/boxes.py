@@ -57,12 +57,13 @@ for row, selected in enumerate(images):
                 shown, fit.scaled(shown.shape[1], shown.shape[0], map_width, map_height), truth, all_boxes=show_all
             )
             x0, y0, x1, y1 = in_image.box
-            caption = f"{name} · box [{x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}]"
+            caption = f"{name} · explaining “{result.target_label}” · box [{x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}]"
             if selected.box is not None:
                 overlap = iou(in_image.box, selected.box)
                 scores[name].append(overlap)
                 caption += f" · IoU with the true box {overlap:.2f}"
             column.image(picture, width="stretch", caption=caption)
+            components.blank_note(column, method, result.map, result.target_label)
             if show_split:
                 probability = state.foreground_probability(
                     name,

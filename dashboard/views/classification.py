@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.agreement import ClassSets
 from core.errors import UserError
 from dashboard import components, state
 from dashboard.views.common import images_and_models
@@ -19,6 +20,13 @@ for name in models:
         st.error(str(error))
 if not results:
     st.stop()
+names = list(results)
+classes = None
+if len(names) == 2:
+    labels = [state.get_model(name).spec.labels for name in names]
+    classes = ClassSets(*labels)
+    if not classes.same:
+        st.info(classes.sentence(*names))
 
 for row, selected in enumerate(images):
     with st.container(border=True, key=components.row_key(selected.image)):
@@ -28,8 +36,11 @@ for row, selected in enumerate(images):
         for column, (name, predictions) in zip(columns[1:], results.items(), strict=False):
             with column:
                 st.subheader(name, divider="gray")
-                components.verdict(predictions[row])
+                # The sentence under the chart, so the charts of both models stay level.
+                familiarity = components.verdict(predictions[row], name, note=False)
                 components.prediction_chart(predictions[row], key=f"chart_{row}_{name}")
-        tops = {predictions[row][0].label for predictions in results.values()}
-        if len(results) > 1 and len(tops) > 1:
-            st.warning("The models disagree on this image.")
+                components.confidence_note(name, familiarity)
+        if classes is not None:
+            top_a, top_b = (results[name][row][0].label for name in names)
+            if top_a != top_b and classes.comparable(top_a, top_b):
+                st.warning(f"The models disagree on this image: {names[0]} says {top_a}, {names[1]} says {top_b}.")

@@ -4,10 +4,10 @@ scale, with how much they agree."""
 import pandas as pd
 import streamlit as st
 
-from core.agreement import EXPLANATIONS, mean_agreement
+from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.explain import METHODS
 from core.images import encode_png
-from core.render import PER_IMAGE, PER_MAP, colour_limits, display_size, explanation_picture
+from core.render import PER_IMAGE, PER_MAP, colour_limits, display_size, explanation_picture, limit_caption
 from dashboard import components
 from dashboard.views.common import all_labels, comparison, file_stem, images_and_models
 
@@ -33,14 +33,15 @@ with controls[1]:
         help="The share of each map's strongest pixels whose overlap is scored.",
     )
 signed = METHODS[method].signed
-colourmap, opacity, shared = components.colour_controls(
+colourmap, opacity, scale = components.colour_controls(
     "compare",
-    signed,
-    legend=f"Colours: {METHODS[method].legend}",
-    scale=("Shared by the pair", "Per model"),
-    scale_help="Shared: both models' maps of an image on one scale, so a fainter map means weaker evidence.",
+    method,
+    shared_scale=PER_IMAGE,
+    scale=("Per model", "Shared by the pair"),
+    scale_help="Per model: each model's map gets its own scale, so both are readable even when one model's "
+    "numbers are far larger. Shared by the pair: both maps of an image on one scale, so a fainter map means weaker "
+    "evidence.",
 )
-colourmap = colourmap or METHODS[method].colourmap
 ask_first_above = 0 if not METHODS[method].needs_gradients else 20
 results = components.explanations_or_error(images, models, method, params, target, ask_first_above)
 if results is None:
@@ -48,25 +49,33 @@ if results is None:
 
 result = comparison(images, models, {method: results}, {method: params}, percent)
 scores = result.agreements(method)
-score_lines = {key: text.format(k=percent) for key, text in EXPLANATIONS.items()}
-limits = colour_limits(result.maps(method), signed, PER_IMAGE if shared else PER_MAP)
+words = {key: score.read(percent) for key, score in SCORES.items()}  # (label, reading, detail)
+if not result.class_sets.same:
+    st.info(result.class_sets.sentence(*models))
+limits = colour_limits(result.maps(method), signed, scale)
 for row, selected in enumerate(images):
     image = selected.image
     with st.container(border=True, key=components.row_key(image)):
         st.markdown(components.image_heading(selected))
-        columns = st.columns([2, 3, 3])
-        columns[0].image(display_size(image.pixels), width="stretch", caption=f"{image.width}×{image.height}")
-        for column, name in zip(columns[1:], models, strict=True):
+        # Rows of the same three columns: the verdicts (level at the bottom however they wrap), the pictures
+        # (so they start level), then the notes and downloads under them.
+        spec = [2, 3, 3]
+        verdicts = st.columns(spec, vertical_alignment="bottom")
+        pictures = st.columns(spec)
+        notes = st.columns(spec)
+        pictures[0].image(display_size(image.pixels), width="stretch", caption=f"{image.width}×{image.height}")
+        for index, name in enumerate(models, start=1):
             explanation, limit = result.explanations[(name, method)][row], limits[(name, row)]
             picture = explanation_picture(
                 image.pixels, explanation.map, explanation.fit, limit, signed,
-                opacity=opacity, colourmap=colourmap, true_box=selected.box,
+                opacity=opacity, colourmap=colourmap, exponent=METHODS[method].overlay_exponent, true_box=selected.box,
             )  # fmt: skip
-            with column:
-                top = result.predictions[name][row][0]
-                st.markdown(f"**{name}**: {top.label} · {top.probability:.1%}")
-                st.image(picture, width="stretch", caption=f"explaining “{explanation.target_label}” · "
-                         f"colour limit {limit:.3g}")  # fmt: skip
+            with verdicts[index]:
+                familiarity = components.verdict(result.predictions[name][row], name, named=True, note=False)
+            pictures[index].image(picture, width="stretch", caption=f"explaining “{explanation.target_label}” · "
+                                  f"{limit_caption(explanation.map, limit, signed, scale)}")  # fmt: skip
+            with notes[index]:
+                components.blank_note(st, method, explanation.map, explanation.target_label)
                 st.download_button(
                     "Overlay PNG",
                     lambda picture=picture: encode_png(picture),
@@ -76,28 +85,37 @@ for row, selected in enumerate(images):
                     key=f"png_{row}_{name}",
                     on_click="ignore",
                 )
+                components.confidence_note(name, familiarity)
         score = scores[row]
+        explained = score.explained_sentence(*models)
+        if score.same_class:
+            st.markdown(explained)
+        else:
+            st.warning(explained)
         cells = st.columns(4)
-        for cell, key, label, value in (
-            (cells[0], "rank_correlation", "Rank correlation", f"{score.rank_correlation:+.2f}"),
-            (cells[1], "top_iou", f"Top {percent}% IoU", f"{score.top_iou:.2f}"),
-            (cells[2], "box_iou", "Box IoU", f"{score.box_iou:.2f}"),
-            (cells[3], "same_prediction", "Predictions", "agree" if score.same_prediction else "differ"),
+        for cell, key, value in (
+            (cells[0], "rank_correlation", f"{score.rank_correlation:+.2f}"),
+            (cells[1], "top_iou", f"{score.top_iou:.2f}"),
+            (cells[2], "box_iou", f"{score.box_iou:.2f}"),
+            (cells[3], "same_prediction", score.predictions_word),
         ):
-            cell.metric(label, value)
-            cell.caption(score_lines[key])
+            label, reading, detail = words[key]
+            cell.metric(label, value, help=detail)
+            cell.caption(reading)
 
 st.subheader(f"Over {len(images)} image{'s' if len(images) > 1 else ''}")
+columns = {key: words[key][0].lower() for key in SCORES}
 table = pd.DataFrame(
     [
         {
             "image": selected.image.name,
             f"{models[0]}": result.predictions[models[0]][row][0].label,
             f"{models[1]}": result.predictions[models[1]][row][0].label,
-            "rank correlation": s.rank_correlation,
-            f"top {percent}% IoU": s.top_iou,
-            "box IoU": s.box_iou,
-            "same prediction": "yes" if s.same_prediction else "no",
+            "maps explain": "the same class" if s.same_class else "different classes",
+            columns["rank_correlation"]: s.rank_correlation,
+            columns["top_iou"]: s.top_iou,
+            columns["box_iou"]: s.box_iou,
+            columns["same_prediction"]: s.predictions_word,
         }
         for row, (selected, s) in enumerate(zip(images, scores, strict=True))
     ]
@@ -107,19 +125,20 @@ table.loc[len(table)] = {
     "image": "mean",
     models[0]: "",
     models[1]: "",
-    "rank correlation": means["rank_correlation"],
-    f"top {percent}% IoU": means["top_iou"],
-    "box IoU": means["box_iou"],
-    "same prediction": f"{means['same_prediction']:.0%}",
+    "maps explain": f"{means['different_classes']} of {len(scores)} differ" if means["different_classes"] else "",
+    columns["rank_correlation"]: means["rank_correlation"],
+    columns["top_iou"]: means["top_iou"],
+    columns["box_iou"]: means["box_iou"],
+    columns["same_prediction"]: agreeing_share(means["same_prediction"]),
 }
 st.dataframe(
     table,
     hide_index=True,
     width="stretch",
     column_config={
-        "rank correlation": st.column_config.NumberColumn(format="%+.2f"),
-        f"top {percent}% IoU": st.column_config.NumberColumn(format="%.2f"),
-        "box IoU": st.column_config.NumberColumn(format="%.2f"),
+        columns["rank_correlation"]: st.column_config.NumberColumn(format="%+.2f", help=words["rank_correlation"][2]),
+        columns["top_iou"]: st.column_config.NumberColumn(format="%.2f", help=words["top_iou"][2]),
+        columns["box_iou"]: st.column_config.NumberColumn(format="%.2f", help=words["box_iou"][2]),
     },
 )
-components.report_downloads(result, shared=shared, opacity=opacity, stem=f"report-{method}")
+components.report_downloads(result, shared=scale != PER_MAP, opacity=opacity, stem=f"report-{method}")

@@ -6,6 +6,17 @@ import streamlit as st
 from core.errors import UserError
 from dashboard import state
 
+
+def _names(images, shown: int = 3) -> str:
+    """The first few image names, and how many more."""
+    more = len(images) - shown
+    return ", ".join(image.name for image in images[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def _all(count: int) -> str:
+    return "the one image" if count == 1 else f"all {count} images"
+
+
 st.title("Deployment check")
 st.caption(
     "Convert a Keras model to float16 TensorFlow Lite, as for a phone or an edge device, and see what changes: "
@@ -17,18 +28,35 @@ if not choices:
     st.info("No Keras model is ready; add one in the sidebar (TFLite and SavedModel files cannot be converted).")
     st.stop()
 selected = state.selected_models()
-model = st.selectbox(
+model = st.columns([2, 3])[0].selectbox(
     "Model", choices, index=choices.index(selected[0]) if selected and selected[0] in choices else 0, key="deploy_model"
 )
-samples = state.samples()
-st.caption(f"Compared on the {len(samples)} sample images (generated dogs and photos); latency is one image at a time.")
+chosen = [selected.image for selected in state.selected_images()[0]]
+with_samples = st.toggle(
+    "Also the sample images",
+    value=True,
+    key="deploy_samples",
+    help="The generated dogs and photos of the sidebar, besides the images you chose there.",
+)
+samples = [sample.image for sample in state.samples()] if with_samples else []
+images = list({image.sha256: image for image in chosen + samples}.values())  # a ticked sample counts once
+if not images:
+    st.info("Upload images or tick sample images in the sidebar, or switch on the sample images here.")
+    st.stop()
+others = len(images) - len(chosen)
+st.caption(
+    f"Compared on {len(images)} image{'s' if len(images) != 1 else ''}: "
+    + (f"the {len(chosen)} chosen in the sidebar ({_names(chosen)})" if chosen else "none chosen in the sidebar")
+    + (f" and {others} more sample image{'s' if others != 1 else ''}" if others else "")
+    + ". Time is measured one image at a time."
+)
 if not st.button("Convert and compare", type="primary", key="deploy_run") and not st.session_state.get(
     f"deploy_done_{model}"
 ):
     st.stop()
-with st.spinner("Converting to float16 TFLite and running both models on the samples…"):
+with st.spinner(f"Converting to float16 TFLite and running both models on {len(images)} images…"):
     try:
-        result = state.quantised(model)
+        result = state.quantised(model, tuple(image.sha256 for image in images), tuple(images))
     except UserError as error:
         st.error(str(error))
         st.stop()
@@ -37,7 +65,7 @@ st.session_state[f"deploy_done_{model}"] = True
 report = result.report
 table = pd.DataFrame(
     {
-        "": ["File size", "Time per image", "Top-1 agreement", "Largest probability difference"],
+        "": ["File size", "Time per image", "Same top class", "Largest change in a probability"],
         "original (Keras)": [
             f"{report.original_bytes / 1e6:.2f} MB",
             f"{report.original_ms_per_image:.1f} ms",
@@ -45,35 +73,41 @@ table = pd.DataFrame(
             "—",
         ],
         "float16 TFLite": [
-            f"{report.tflite_bytes / 1e6:.2f} MB ({report.size_ratio:.0%})",
+            f"{report.tflite_bytes / 1e6:.2f} MB ({report.size_ratio:.0%} of the original)",
             f"{report.tflite_ms_per_image:.1f} ms",
-            f"{report.top1_agreement:.0%} of {report.images} images",
-            f"{report.max_probability_difference:.4f}",
+            f"{report.top1_agreement:.0%} of {report.images} image{'s' if report.images != 1 else ''}",
+            f"{100 * report.max_probability_difference:.2f} percentage points",
         ],
     }
 )
 st.dataframe(table, hide_index=True, width="content")
-verdict = (
-    "The float16 model predicts the same class on every sample."
-    if report.top1_agreement == 1
-    else f"The float16 model disagrees on {round((1 - report.top1_agreement) * report.images)} of the samples."
+if report.changed_images:
+    changed = report.changed_images
+    verdict = (
+        f"The float16 model changes its top class on {len(changed)} of {report.images} images: {', '.join(changed)}."
+    )
+else:
+    verdict = f"The float16 model predicts the same class as the original on {_all(report.images)}."
+st.markdown(
+    f"**{verdict}** No class's probability moves by more than {100 * report.max_probability_difference:.2f} "
+    "percentage points (as from 90.00% to 90.01% for 0.01)."
 )
-st.markdown(f"**{verdict}** Probabilities move by at most {report.max_probability_difference:.2%}.")
-columns = st.columns([1, 1, 3])
-columns[0].download_button(
+files = result.files
+buttons = st.container(horizontal=True, key="deploy_downloads")
+buttons.download_button(
     "Download .tflite",
-    result.tflite,
-    file_name=result.file_name,
+    files.tflite,
+    file_name=files.file_name,
     mime="application/octet-stream",
     type="primary",
     icon=":material/download:",
     key="deploy_tflite",
     on_click="ignore",
 )
-columns[1].download_button(
+buttons.download_button(
     "Download its card (.json)",
-    result.card,
-    file_name=result.card_name,
+    files.card,
+    file_name=files.card_name,
     mime="application/json",
     icon=":material/badge:",
     key="deploy_card",

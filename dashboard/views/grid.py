@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.explain import METHODS
-from core.render import PER_MAP, SHARED, colour_limits, explanation_picture
+from core.render import PER_MAP, SHARED, colour_limits, explanation_picture, limit_caption, scale_sentence
 from dashboard import components, state
 from dashboard.views.common import images_and_models
 
@@ -33,6 +33,13 @@ shared = (
     )
     == "Shared"
 )
+scale = SHARED if shared else PER_MAP
+st.caption(
+    "Colour scale: one for the unsigned maps and one for the signed ones, so a fainter map of the same kind has "
+    "weaker evidence."
+    if shared
+    else scale_sentence(PER_MAP)
+)
 st.caption("Every method with its default parameters; change them on the method's own page.")
 
 selected = images[min(row or 0, len(images) - 1)]
@@ -56,16 +63,16 @@ for method in methods:
 limits = {}
 for signed in (False, True):
     same_kind = {(name, 0): result.map for name, result in results.items() if METHODS[name].signed == signed}
-    limits |= colour_limits(same_kind, signed, SHARED if shared else PER_MAP)
+    limits |= colour_limits(same_kind, signed, scale)
 
-prediction = state.classify_images(model, (selected.image.sha256,), (selected.image,), 3)[0][0]
-st.markdown(
-    f"**{selected.image.name}** · {model} predicts **{prediction.label}** ({prediction.probability:.1%})"
-    + (f" · true class: {selected.label}" if selected.label else "")
-)
-columns = st.columns(4)
-for index, method in enumerate(methods):
-    with columns[index % 4], st.container(key=f"grid_cell_{method.replace('+', 'p')}"):
+predictions = state.classify_images(model, (selected.image.sha256,), (selected.image,), 3)[0]
+st.markdown(components.image_heading(selected))
+components.verdict(predictions, model, named=True)
+# Row by row, so every row starts level however long the captions above it are.
+ROW = 4
+columns = [column for _ in range(0, len(methods), ROW) for column in st.columns(ROW)]
+for method, column in zip(methods, columns, strict=False):
+    with column, st.container(key=f"grid_cell_{method.replace('+', 'p')}"):
         chosen = METHODS[method]
         st.markdown(f"**{chosen.title}**")
         if method in pending:
@@ -77,9 +84,15 @@ for index, method in enumerate(methods):
         result = results.get(method)
         if result is None:
             continue
+        limit = limits[(method, 0)]
         picture = explanation_picture(
-            selected.image.pixels, result.map, result.fit, limits[(method, 0)], chosen.signed,
-            side=480, true_box=selected.box,
+            selected.image.pixels, result.map, result.fit, limit, chosen.signed,
+            colourmap=chosen.colourmap, exponent=chosen.overlay_exponent, side=480, true_box=selected.box,
         )  # fmt: skip
-        st.image(picture, width="stretch", caption=f"{result.seconds:.2f} s · colour limit {limits[(method, 0)]:.3g}")
+        # SHAP and LIME, computed on a click, are each on their own scale.
+        cell_scale = scale if chosen.needs_gradients else PER_MAP
+        caption = f"{result.seconds:.2f} s · {limit_caption(result.map, limit, chosen.signed, cell_scale)}"
+        st.image(picture, width="stretch", caption=caption)
+        components.blank_note(st, method, result.map, result.target_label)
+        components.colour_key(method, words=False)
         st.caption(f"{chosen.caption} Colours: {chosen.legend}")

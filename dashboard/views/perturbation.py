@@ -23,9 +23,7 @@ with controls[0]:
 with controls[1]:
     target = components.target_control(all_labels(models), key="perturbation_target")
     show_raw = st.toggle("Show the raw map beside the overlay", value=False, key="perturbation_raw")
-legend = f"Colours: {METHODS[method].legend}"
-colourmap, opacity, shared = components.colour_controls("perturbation", signed=True, legend=legend)
-colourmap = colourmap or METHODS[method].colourmap
+colourmap, opacity, scale = components.colour_controls("perturbation", method)
 if method == "lime":
     regions = st.slider("Regions shown (the strongest, for or against)", 1, 40, 10, key="perturbation_regions")
 # SHAP and LIME take seconds per image: always show their cost and wait for a click.
@@ -38,7 +36,7 @@ if results is not None:
         method,
         colourmap=colourmap,
         opacity=opacity,
-        shared=shared,
+        scale=scale,
         show_raw=show_raw,
         transform=(lambda raw: strongest_regions(raw, regions)) if method == "lime" else None,
     )

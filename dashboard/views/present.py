@@ -4,7 +4,7 @@ one plain sentence under each method on what it shows and how to read its colour
 import streamlit as st
 
 from core.explain import METHODS
-from core.render import SHARED, colour_limits, explanation_picture
+from core.render import PER_MAP, colour_limits, display_size, explanation_picture, scale_sentence
 from dashboard import components, state
 
 # The methods worth showing to an audience, in the order a story goes: cheap and sharp first.
@@ -14,11 +14,15 @@ STYLE = """
   html { font-size: 19px; }
   [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],
   [data-testid="stToolbar"], [data-testid="stDecoration"] { display: none !important; }
-  .block-container { padding: 1.2rem 2.5rem 2rem !important; max-width: 100% !important; }
-  .st-key-present_images p, .st-key-present_method p { font-size: 1.05rem; }
-  .st-key-present_story p { font-size: 1.15rem; line-height: 1.45; }
-  .st-key-present_pictures img { max-height: 56vh; width: auto !important; max-width: 100%; margin: 0 auto; }
-  .st-key-present_pictures h3 { font-size: 1.3rem; padding-bottom: 0.2rem; }
+  .block-container { padding: 0.8rem 2.5rem 1rem !important; max-width: 100% !important; }
+  .st-key-present_top h1 { font-size: 1.9rem; padding: 0; }
+  .st-key-present_images button p, .st-key-present_method button p { font-size: 0.85rem; }
+  .st-key-present_story p { font-size: 1.05rem; line-height: 1.4; }
+  /* The pictures take what the window has left under the controls, so a 1280×720 projector shows them whole. */
+  .st-key-present_pictures img { max-height: max(14rem, calc(100vh - 27rem)); width: auto !important;
+    max-width: 100%; margin: 0 auto; }
+  .st-key-present_pictures h3 { font-size: 1.15rem; padding: 0; }
+  .st-key-present_pictures p { font-size: 0.85rem; }
 </style>
 """
 
@@ -31,30 +35,50 @@ def _short_name(picture) -> str:
     return stem.replace("-", " ").replace("_", " ").capitalize()[:28]
 
 
-st.html(STYLE)
-top = st.columns([5, 1])
-top[0].title("What does the model look at?")
-top[1].page_link("views/classification.py", label="Leave presentation", icon=":material/close:")
+def _short_title(method: str) -> str:
+    """A method's title without its technical variant: 'SHAP (partition, blur masker)' -> 'SHAP'."""
+    return METHODS[method].title.split(" (")[0]
 
-pictures = [selected for selected in state.selected_images()[0] if selected.label is None]  # uploads
-pictures += [state.SelectedImage(s.image, s.label, s.box) for s in state.samples()]
-pictures = list({p.image.sha256: p for p in reversed(pictures)}.values())[::-1]
+
+st.html(STYLE)
+with st.container(key="present_top"):
+    top = st.columns([5, 1], vertical_alignment="center")
+    top[0].title("What does the model look at?")
+    top[1].page_link("views/classification.py", label="Leave presentation", icon=":material/close:")
+
+uploads = [selected for selected in state.selected_images()[0] if selected.label is None]
+samples = [state.SelectedImage(s.image, s.label, s.box) for s in state.samples()]
+pictures = list({p.image.sha256: p for p in reversed(uploads + samples)}.values())[::-1]
 names = [_short_name(p) for p in pictures]
+# An upload named like a sample (chelsea.jpg beside the sample chelsea.png) says it is the upload.
+uploaded = {p.image.sha256 for p in uploads}
+names = [
+    f"{name} · yours" if names.count(name) > 1 and picture.image.sha256 in uploaded else name
+    for name, picture in zip(names, pictures, strict=True)
+]
 models = state.selected_models()
 if not models:
     st.info("Pick a model first (on any other page, in the sidebar).")
     st.stop()
 
-choice = st.pills(
-    "Image", range(len(pictures)), format_func=lambda i: names[i], default=0, required=True, key="present_images"
+controls = st.columns([3, 2], gap="large")
+choice = controls[0].pills(
+    "Image",
+    range(len(pictures)),
+    format_func=lambda i: names[i],
+    default=0,
+    required=True,
+    key="present_images",
+    wrap=True,
 )
-method = st.pills(
+method = controls[1].pills(
     "Explanation",
     SHOWN,
-    format_func=lambda m: METHODS[m].title,
+    format_func=_short_title,
     default=SHOWN[0],
     required=True,
     key="present_method",
+    wrap=True,
 )
 selected = pictures[choice if choice is not None else 0]
 chosen = METHODS[method]
@@ -62,25 +86,44 @@ results = components.explanations_or_error([selected], models, method, chosen.de
 
 with st.container(key="present_story"):
     st.markdown(
-        f"**{chosen.title}.** {chosen.caption} **Colours** — {chosen.legend} The cyan box holds 90% of the "
+        f"**{_short_title(method)}.** {chosen.caption} **Colours** — {chosen.legend} The cyan box holds 90% of the "
         "map's weight; the red dot is its centre."
     )
+# Three rows of the same columns: the headings (however long a model's name, they line up at the bottom), the
+# pictures (so they start level) and the notes under them.
+tops = {
+    name: state.classify_images(name, (selected.image.sha256,), (selected.image,), 3)[0][0] for name in models
+}  # fmt: skip
+familiarity = {name: components.familiarity_of(name, top) for name, top in tops.items()}
 with st.container(key="present_pictures"):
-    columns = st.columns(1 + len(models), gap="large")
-    with columns[0]:
-        st.subheader("The image")
-        st.image(selected.image.pixels)
+    spec = [1] * (1 + len(models))
+    headings = st.columns(spec, gap="large", vertical_alignment="bottom")
+    headings[0].subheader("The image")
+    for column, name in zip(headings[1:], models, strict=True):
+        top = tops[name]
+        column.subheader(f"{name}: {top.label} ({top.probability:.0%})", help=familiarity[name].sentence(name))
+    pictures = st.columns(spec, gap="large")
+    pictures[0].image(display_size(selected.image.pixels, 720))  # as large as the explanations beside it
+    notes = st.columns(spec, gap="large")
+    with notes[0]:
         if selected.label:
             st.caption(f"True class: {selected.label}; dashed green: where the dog is.")
+        components.colour_key(method, words=False)
+        st.caption(scale_sentence(PER_MAP))
+    for column, name in zip(notes[1:], models, strict=True):
+        with column, st.container(key=f"present_note_{models.index(name)}"):
+            # A few words on the projector; the whole sentence is behind the heading's help mark.
+            if familiarity[name].familiar:
+                st.caption(familiarity[name].short())
+            else:
+                st.markdown(f":orange-background[{familiarity[name].short()}]")
     if results is not None:
-        limits = colour_limits({key: result.map for key, result in results.items()}, chosen.signed, SHARED)
-        for column, name in zip(columns[1:], models, strict=True):
+        limits = colour_limits({key: result.map for key, result in results.items()}, chosen.signed, PER_MAP)
+        for column, name in zip(pictures[1:], models, strict=True):
             result, limit = results[(name, 0)], limits[(name, 0)]
-            top = state.classify_images(name, (selected.image.sha256,), (selected.image,), 3)[0][0]
-            with column:
-                st.subheader(f"{name}: {top.label} ({top.probability:.0%})")
-                picture = explanation_picture(
-                    selected.image.pixels, result.map, result.fit, limit, chosen.signed,
-                    colourmap=chosen.colourmap, side=720, true_box=selected.box,
-                )  # fmt: skip
-                st.image(picture)
+            picture = explanation_picture(
+                selected.image.pixels, result.map, result.fit, limit, chosen.signed,
+                colourmap=chosen.colourmap, exponent=chosen.overlay_exponent, side=720, true_box=selected.box,
+            )  # fmt: skip
+            column.image(picture)
+            components.blank_note(column, method, result.map, result.target_label)

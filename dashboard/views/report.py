@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from core.agreement import mean_agreement
+from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.explain import METHODS
-from dashboard import components
+from dashboard import components, state
 from dashboard.views.common import comparison, images_and_models
 
 st.title("Report")
@@ -46,16 +46,21 @@ for method in methods:
 
 report = comparison(images, models, results, {m: METHODS[m].defaults for m in methods}, percent)
 if report.pair:
+    words = {key: score.read(percent) for key, score in SCORES.items()}  # (label, reading, detail)
     st.subheader("Agreement, mean over the images")
+    if not report.class_sets.same:
+        st.info(report.class_sets.sentence(*models))
+    columns = {key: words[key][0].lower() for key in SCORES}
     st.dataframe(
         pd.DataFrame(
             [
                 {
                     "method": METHODS[m].title,
-                    "rank correlation": means["rank_correlation"],
-                    f"top {percent}% IoU": means["top_iou"],
-                    "box IoU": means["box_iou"],
-                    "same prediction": f"{means['same_prediction']:.0%}",
+                    columns["rank_correlation"]: means["rank_correlation"],
+                    columns["top_iou"]: means["top_iou"],
+                    columns["box_iou"]: means["box_iou"],
+                    columns["same_prediction"]: agreeing_share(means["same_prediction"]),
+                    "maps of different classes": f"{means['different_classes']} of {len(images)}",
                 }
                 for m in methods
                 for means in [mean_agreement(report.agreements(m))]
@@ -63,9 +68,23 @@ if report.pair:
         ),
         hide_index=True,
         column_config={
-            "rank correlation": st.column_config.NumberColumn(format="%+.2f"),
-            f"top {percent}% IoU": st.column_config.NumberColumn(format="%.2f"),
-            "box IoU": st.column_config.NumberColumn(format="%.2f"),
+            columns[key]: st.column_config.NumberColumn(format=number_format, help=words[key][2])
+            for key, number_format in (("rank_correlation", "%+.2f"), ("top_iou", "%.2f"), ("box_iou", "%.2f"))
         },
     )
-components.report_downloads(report, shared=shared, stem="explanation-report")
+    st.caption(" ".join(f"**{label}**: {reading}" for label, reading, _ in words.values()))
+key = (
+    tuple(selected.image.sha256 for selected in images),
+    tuple(models),
+    tuple(methods),
+    percent,
+    shared,
+)
+html = state.report_html(key, report, shared, 0.6)
+components.report_downloads(report, shared=shared, stem="explanation-report", html=html)
+st.subheader("Preview")
+st.caption("The report exactly as it downloads; scroll inside the frame.")
+# The report is the app's own page: every name that came from a user is escaped in it and it holds no scripts
+# (core/report/page.py), so it can be shown as it is.
+with st.container(border=True, key="report_preview"):
+    st.iframe(html, height=760)

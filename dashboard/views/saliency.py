@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from core.explain import METHODS
 from dashboard import components
 from dashboard.views.common import all_labels, gradient_and_activation_methods, images_and_models
 
@@ -16,11 +15,9 @@ with controls[0]:
 with controls[1]:
     target = components.target_control(all_labels(models), key="saliency_target")
     show_raw = st.toggle("Show the raw map beside the overlay", value=True, key="saliency_raw")
-colourmap, opacity, shared = components.colour_controls(
-    "saliency", METHODS[method].signed, legend=f"Colours: {METHODS[method].legend}"
-)
+colourmap, opacity, scale = components.colour_controls("saliency", method)
 results = components.explanations_or_error(images, models, method, params, target, ask_first_above=20)
 if results is not None:
     components.explanation_rows(
-        images, models, results, method, colourmap=colourmap, opacity=opacity, shared=shared, show_raw=show_raw
+        images, models, results, method, colourmap=colourmap, opacity=opacity, scale=scale, show_raw=show_raw
     )
