@@ -67,7 +67,7 @@ class Familiarity:
             )
         return (
             f"its card gives no pictures to compare with, so the rule is halfway between a blind guess among "
-            f"{self.classes} classes ({_percent(1 / self.classes)}) and certainty: {self._percent(c.floor)}"
+            f"{self.classes:,} classes ({_percent(1 / self.classes)}) and certainty: {self._percent(c.floor)}"
         )
 
     def sentence(self, model: str) -> str:
