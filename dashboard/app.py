@@ -27,6 +27,10 @@ from core.spec import COLOUR_MODES, OUTPUT_KINDS  # noqa: E402
 from dashboard import state  # noqa: E402
 
 VIEWS = Path(__file__).resolve().parent / "views"
+# The browser tab's icon, served by this server: a ":material/…:" page icon would make every visitor's browser
+# fetch it from a font server, which fails offline and tells a third party who opened the page. (The icons beside
+# the page names are drawn with the icon font Streamlit serves itself, so they stay.)
+ICON = Path(__file__).resolve().parent / "icon.png"
 UPLOAD_TYPES = sorted({"jpg", "jpeg", "tif", "tiff", *(f.lower() for f in ALLOWED_FORMATS)})
 # Two samples are ticked on a first visit so the first page already shows something.
 DEFAULT_SAMPLES = (0, 1)
@@ -221,7 +225,7 @@ def _add_model() -> None:
 
 
 def run() -> None:
-    st.set_page_config(page_title="Classifier explanations", page_icon=":material/search_insights:", layout="wide")
+    st.set_page_config(page_title="Classifier explanations", page_icon=ICON, layout="wide")
     pages = [
         st.Page(VIEWS / "classification.py", title="Classification", icon=":material/label:", default=True),
         st.Page(VIEWS / "saliency.py", title="Saliency", icon=":material/local_fire_department:"),

@@ -413,3 +413,28 @@ def test_no_page_cuts_words_short_or_pictures_out_of_line(page, server, tmp_path
         page.screenshot(path=SCREENSHOTS / f"layout-{width}x{height}-{title.lower().replace(' ', '-')}.png")
     assert {title: found for title, found in problems.items() if found} == {}
     page.set_viewport_size({"width": 1500, "height": 1000})
+
+
+def test_no_page_asks_anything_of_another_machine(page, server):
+    """Every request of a fresh visitor, on every page, goes to this server: the tab's icon included."""
+    from urllib.parse import urlparse
+
+    visitor = page.context.browser.new_page(viewport={"width": 1500, "height": 1000})
+    visitor.set_default_timeout(120_000)
+    requests: list[str] = []
+    visitor.on("request", lambda request: requests.append(request.url))
+    visitor.goto(server)
+    visitor.get_by_text("demo-efficientnet", exact=True).first.wait_for()
+    _wait_until_idle(visitor)
+    links = visitor.get_by_test_id("stSidebarNavLink")
+    titles = [links.nth(i).inner_text().strip().splitlines()[-1].strip() for i in range(links.count())]
+    assert len(titles) == 9
+    for title in sorted(titles, key=lambda title: title == "Presentation"):  # it hides the sidebar: last
+        visitor.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+        visitor.get_by_test_id("stMain").locator("h1").first.wait_for()
+        _wait_until_idle(visitor)
+    icons = visitor.evaluate("[...document.querySelectorAll('link[rel~=icon]')].map(link => link.href)")
+    visitor.close()
+    assert icons and all(icon.startswith(server) for icon in icons), icons
+    away = [url for url in requests if not url.startswith(("data:", "blob:")) and urlparse(url).hostname != "127.0.0.1"]
+    assert away == [], f"{len(away)} requests left the machine, e.g. {away[:3]}"
