@@ -105,11 +105,8 @@ with st.container(key="present_pictures"):
     pictures = st.columns(spec, gap="large")
     pictures[0].image(display_size(selected.image.pixels, 720))  # as large as the explanations beside it
     notes = st.columns(spec, gap="large")
-    with notes[0]:
-        if selected.label:
-            st.caption(f"True class: {selected.label}; dashed green: where the dog is.")
-        components.colour_key(method, words=False)
-        st.caption(scale_sentence(PER_MAP))
+    if selected.label:
+        notes[0].caption(f"True class: {selected.label}; dashed green: where the dog is.")
     for column, name in zip(notes[1:], models, strict=True):
         with column, st.container(key=f"present_note_{models.index(name)}"):
             # A few words on the projector; the whole sentence is behind the heading's help mark.
@@ -127,3 +124,6 @@ with st.container(key="present_pictures"):
             )  # fmt: skip
             column.image(picture)
             components.blank_note(column, method, result.map, result.target_label)
+# The colour key under the pictures, outside their frame, which sizes every picture in it to the window.
+components.colour_key(method, words=False)
+st.caption(scale_sentence(PER_MAP))
