@@ -1,5 +1,5 @@
-"""Command line: `python -m core models`, `methods`, `classify`, `explain`, `report`, `download`, `quantise` and
-`calibrate` (see `--help`)."""
+"""Command line: `python -m core models`, `methods`, `classify`, `explain`, `report`, `evaluate`, `download`,
+`quantise` and `calibrate` (see `--help`)."""
 
 from __future__ import annotations
 
@@ -222,6 +222,62 @@ def command_report(args: argparse.Namespace) -> None:
     print(json.dumps({"report": str(args.out), "json": str(args.out.with_suffix(".json")), "images": len(images)}))
 
 
+def command_evaluate(args: argparse.Namespace) -> None:
+    import tempfile
+    import time
+
+    from core.evaluation import bundled_set, evaluate, extract_zip, map_labels, read_set, score_set
+    from core.evaluation.data import DataError, parse_map_options
+    from core.evaluation.page import render_evaluation
+    from core.scoring import load_model
+
+    specs = [_resolve_model(name, args) for name in dict.fromkeys(args.model)]
+    if len(specs) > 2:
+        raise UserError("An evaluation compares one or two models; give --model once or twice.")
+    by_hand = parse_map_options(args.map)
+    with tempfile.TemporaryDirectory(prefix="evaluation-set-") as scratch:
+        if args.data is None:
+            labelled = bundled_set()
+        elif args.data.suffix.lower() == ".zip" and args.data.is_file():
+            labelled = read_set(extract_zip(args.data, Path(scratch) / "set"), args.data.name)
+        else:
+            labelled = read_set(args.data)
+        mappings = {}
+        for spec in specs:
+            mapping = map_labels(labelled.classes, spec.labels, spec.name, by_hand)
+            if not mapping.complete:
+                raise DataError(mapping.sentence(spec.labels))
+            mappings[spec.name] = mapping
+        models = [load_model(spec) for spec in specs]
+        shown = [0.0]
+
+        def progress(p) -> None:
+            if time.perf_counter() - shown[0] > 2 or p.done == p.total:
+                shown[0] = time.perf_counter()
+                left = f", about {p.seconds_left:.0f} s left" if p.done < p.total else ""
+                print(f"scored {p.done:,} of {p.total:,} images ({p.images_per_second:.0f} per second{left})",
+                      file=sys.stderr, flush=True)  # fmt: skip
+
+        scored = score_set(labelled, models, tta=args.tta, progress=progress)
+        for name, reason in scored.unreadable:
+            print(f"skipped {name}: {reason}", file=sys.stderr)
+        evaluation = evaluate(scored, mappings)
+        args.out.mkdir(parents=True, exist_ok=True)
+        evaluation.predictions_frame().to_parquet(args.out / "predictions.parquet", index=False)
+        (args.out / "metrics.json").write_text(json.dumps(evaluation.as_dict(), indent=1), encoding="utf-8")
+        (args.out / "evaluation.html").write_text(render_evaluation(evaluation), encoding="utf-8")
+    summary = {
+        "set": labelled.name,
+        "images": len(evaluation.rows),
+        "unreadable": len(scored.unreadable),
+        "accuracy": {m.model: round(m.accuracy, 4) for m in evaluation.models},
+        "out": str(args.out),
+    }
+    if evaluation.pair:
+        summary["mcnemar_p"] = round(evaluation.agreement.mcnemar_p, 6)
+    print(json.dumps(summary), flush=True)
+
+
 def _params_per_method(methods: list[str], texts: dict[str, str]) -> dict:
     """Each --param goes to every chosen method that has it, converted and checked by that method; one no
     method has is an error."""
@@ -329,6 +385,37 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True, help="the report's path, e.g. report.html")
     report.add_argument("images", nargs="+", metavar="IMAGE")
     report.set_defaults(run=command_report)
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score one or two models on a labelled image set; write predictions.parquet, metrics.json and "
+        "evaluation.html",
+    )
+    evaluate.add_argument(
+        "--model", action="append", required=True, help="model name or model file/folder (once or twice)"
+    )
+    _add_model_options(evaluate)
+    evaluate.add_argument(
+        "--data",
+        type=Path,
+        help="a folder with one subfolder per class, a CSV (file,label[,x0,y0,x1,y1]), a folder with annotations.json, "
+        "or a zip of one of these (default: the bundled set of 200 generated dogs no model saw)",
+    )
+    evaluate.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="NAME=LABEL",
+        help="the set's class NAME means the model's LABEL (repeatable); others match by name, ignoring case, "
+        "spaces and underscores",
+    )
+    evaluate.add_argument(
+        "--tta",
+        choices=("none", "flip", "flip+shift"),
+        default="none",
+        help="test-time augmentation: average over the image and its mirror (flip), and four small shifts",
+    )
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for the three files")
+    evaluate.set_defaults(run=command_evaluate)
     download = commands.add_parser("download", help="download the ImageNet weights of resnet50v2 or efficientnetb1")
     download.add_argument("--model", required=True, help="resnet50v2 or efficientnetb1")
     download.set_defaults(run=command_download)

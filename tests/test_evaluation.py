@@ -4,6 +4,7 @@ the metric), reading and mapping sets, the scoring pipeline and its cache, and t
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -392,3 +393,76 @@ def test_an_evaluation_agrees_with_its_own_predictions_table(tmp_path):
 def matrix_cell(confusion: dict, true_label: str, predicted_label: str) -> int:
     labels = confusion["labels"]
     return confusion["matrix"][labels.index(true_label)][labels.index(predicted_label)]
+
+
+# --- the command line -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory) -> Path:
+    """Twelve generated dogs of a set no model saw, with a broken image among them."""
+    folder = tmp_path_factory.mktemp("small-set")
+    dataset.write_dataset(folder, 12, seed=58)
+    entries = json.loads((folder / "annotations.json").read_text())
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    entries.append({"file": "broken.png", "label": "dachshund"})
+    (folder / "annotations.json").write_text(json.dumps(entries))
+    return folder
+
+
+def test_evaluate_command_writes_predictions_metrics_and_a_self_contained_page(
+    small_set, tmp_path, capsys, bundled_models
+):
+    import pandas as pd
+
+    from core.__main__ import main
+
+    out = tmp_path / "out"
+    arguments = ["evaluate", "--model", "demo-resnet", "--model", "demo-efficientnet", "--tta", "flip"]
+    assert main([*arguments, "--data", str(small_set), "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["images"] == 12 and summary["unreadable"] == 1
+    table = pd.read_parquet(out / "predictions.parquet")
+    assert len(table) == 24 and table["sha256"].str.len().eq(64).all()
+    expected = {"image", "true_label", "predicted_label", "confidence", "p: dachshund", "p: other dog"}
+    assert expected | {"tta_predicted_label", "tta_confidence", "box_x0"} <= set(table.columns)
+    found = json.loads((out / "metrics.json").read_text())
+    for name in ("demo-resnet", "demo-efficientnet"):
+        model = found["models"][name]
+        rows = table[table["model"] == name]
+        assert model["accuracy"] == pytest.approx(rows["correct"].mean())
+        assert model["accuracy_ci"][0] <= model["accuracy"] <= model["accuracy_ci"][1]
+        assert set(model["per_class"]) == set(LABELS) and sum(map(sum, model["confusion"]["matrix"])) == 12
+        assert {"ece", "mce", "aurc", "coverage_curve", "tta"} <= set(model)
+    assert 0 <= found["agreement"]["mcnemar_p"] <= 1
+    assert found["set"]["unreadable"][0]["image"] == "broken.png"
+    page = (out / "evaluation.html").read_text()
+    assert "<script" not in page and "http" not in page.replace("http-equiv", "")
+    assert page.count("src='data:image/jpeg") >= 12 and "Images that could not be read" in page
+
+
+def test_evaluate_command_maps_class_names_by_hand_and_refuses_a_set_it_cannot_map(tmp_path, capsys):
+    from core.__main__ import main
+
+    root = _folder_set(tmp_path / "set", per_class=2, classes=("sausage dog", "Other_Dog"))
+    out = tmp_path / "out"
+    assert main(["evaluate", "--model", "demo-resnet", "--data", str(root), "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == (
+        "error: The set's class “sausage dog” matches none of demo-resnet's labels (other dog, dachshund); map it by "
+        "hand (--map NAME=LABEL on the command line)."
+    )
+    arguments = ["evaluate", "--model", "demo-resnet", "--data", str(root), "--map", "sausage dog=dachshund"]
+    assert main([*arguments, "--out", str(out)]) == 0
+    mapping = json.loads((out / "metrics.json").read_text())["mapping"]["demo-resnet"]
+    assert mapping == {"Other_Dog": "other dog", "sausage dog": "dachshund"}
+
+
+def test_evaluate_command_says_in_one_sentence_why_a_set_cannot_be_read(tmp_path, capsys):
+    from core.__main__ import main
+
+    assert main(["evaluate", "--model", "demo-resnet", "--data", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1]
+        == f"error: There is no file or folder at {tmp_path / 'none'}; check the path."
+    )

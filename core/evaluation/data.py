@@ -389,3 +389,14 @@ def parse_map_options(options: list[str]) -> dict[str, str]:
             raise DataError(f"--map {option} should look like NAME=LABEL, e.g. --map hotdog=hot dog.")
         mapping[name.strip()] = label.strip()
     return mapping
+
+
+def load_image(image: LabelledImage):
+    """The decoded picture of a set's image (core.images.DecodedImage); ImageError or DataError in one sentence."""
+    from core.images import decode_image
+
+    try:
+        data = image.path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{image.name} cannot be read ({error.strerror or error}).") from error
+    return decode_image(data, image.name)
