@@ -290,3 +290,113 @@ def report_html(key: tuple, _comparison, shared: bool, opacity: float) -> str:
     from core.report import render_report
 
     return render_report(_comparison, shared=shared, opacity=opacity)
+
+
+# --- Evaluate page: labelled sets, their scores, and evaluated images joining the selection --------------------
+
+# Set to 0 (or false, no, off) by whoever runs the server to stop visitors reading folders on it by path.
+SERVER_FOLDERS_VARIABLE = "EXPLAIN_SERVER_FOLDERS"
+EVALUATION_ZIP_MB = 200  # a zipped set's upload limit; it may unpack to core.evaluation.data.MAX_ZIP_BYTES
+
+
+def server_folders_allowed() -> bool:
+    """Whether a visitor may evaluate a folder on the server by its path (the operator can switch it off)."""
+    return os.environ.get(SERVER_FOLDERS_VARIABLE, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+@st.cache_resource(show_spinner=False)
+def score_cache():
+    """Every model's probabilities on every evaluated image, by image content and model file stamp, shared by
+    all sessions (the same picture gets the same scores whoever uploads it)."""
+    from core.evaluation import ScoreCache
+
+    return ScoreCache(max_bytes=512 * 2**20)
+
+
+class _EvaluationFolder:
+    """This session's unpacked zipped sets, in one temporary folder deleted when the session ends."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="explain-evaluation-"))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.folder, True)
+
+    def discard(self) -> None:
+        self._finalizer()
+
+
+@st.cache_resource(scope="session", on_release=_EvaluationFolder.discard, show_spinner=False)
+def _evaluation_folder() -> _EvaluationFolder:
+    return _EvaluationFolder()
+
+
+def evaluation_set_from_zip(file_id: str, data: bytes, name: str):
+    """A zipped labelled set, unpacked (after core's zip checks) into this session's temporary folder once per
+    upload, and read; DataError in one sentence."""
+    from core.evaluation import extract_zip, read_set
+
+    memo = st.session_state.setdefault("_evaluation_zips", {})
+    if file_id not in memo:
+        folder = _evaluation_folder().folder / file_safe(file_id)[:40]
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            extract_zip(data, folder)
+        except UserError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        memo.clear()  # one zipped set at a time: an earlier upload's folder goes
+        for old in _evaluation_folder().folder.iterdir():
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+        memo[file_id] = folder
+    return read_set(memo[file_id], clean_name(name))
+
+
+def scored_set(key: tuple, labelled, model_names: list[str], tta: str, progress=None):
+    """The set scored by the models (core.evaluation.score_set): the shared cache spares what any session scored
+    before; the result is kept for this session under `key` (the set, models and TTA), so moving a slider does
+    not even re-read the files."""
+    from core.evaluation import score_set
+
+    memo = st.session_state.setdefault("_evaluation_scored", {})
+    if key not in memo:
+        models = [get_model(name) for name in model_names]
+        scored = score_set(labelled, models, tta=tta, cache=score_cache(), progress=progress)
+        memo.clear()  # the latest only: a set of 50,000 images at 1,000 classes is large
+        memo[key] = scored
+    return memo[key]
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def evaluation_thumbnail(sha256: str, path: str, name: str, side: int = 160) -> np.ndarray | None:
+    """A gallery picture, at most `side` pixels, keyed by content; None when it cannot be read."""
+    from PIL import Image
+
+    from core.evaluation.data import LabelledImage, load_image
+
+    try:
+        pixels = load_image(LabelledImage(Path(path), name, "")).pixels
+    except UserError:
+        return None
+    picture = Image.fromarray(pixels)
+    picture.thumbnail((side, side))
+    return np.asarray(picture)
+
+
+EVALUATED_KEY = "evaluated_images"
+
+
+def choose_evaluated(image: SelectedImage) -> None:
+    """An image from the Evaluate page becomes the selected image of the explanation pages: it is put first,
+    any earlier one from the evaluation goes, and the sample images are unticked."""
+    st.session_state[EVALUATED_KEY] = [image]
+    for index in range(len(samples())):
+        st.session_state[f"sample_{index}"] = False
+
+
+def evaluated_images() -> list[SelectedImage]:
+    """The image chosen on the Evaluate page (with its true class and box), if any."""
+    return list(st.session_state.get(EVALUATED_KEY) or [])
+
+
+def forget_evaluated() -> None:
+    st.session_state.pop(EVALUATED_KEY, None)

@@ -329,14 +329,15 @@ class LabelMapping:
 
     @property
     def unmatched(self) -> list[str]:
-        return [name for name, label in self.pairs.items() if label is None]
+        """The classes neither matched nor mapped by hand nor left out on purpose."""
+        return [name for name, label in self.pairs.items() if label is None and self.how.get(name) != "left out"]
 
     @property
     def complete(self) -> bool:
         return not self.unmatched
 
-    def sentence(self, labels: tuple[str, ...]) -> str:
-        """One sentence naming what did not match, with both sides, and how to map it; empty when complete."""
+    def sentence(self, labels: tuple[str, ...], how: str = "by hand (--map NAME=LABEL on the command line)") -> str:
+        """One sentence naming what did not match, with both sides, and `how` to map it; empty when complete."""
         if self.complete:
             return ""
         shown = labels if len(labels) <= 12 else (*labels[:12], f"… ({len(labels):,} in all)")
@@ -344,17 +345,21 @@ class LabelMapping:
         several = len(self.unmatched) > 1
         return (
             f"The set's class{'es' if several else ''} {missing} match{'' if several else 'es'} none of "
-            f"{self.model}'s labels ({', '.join(shown)}); map {'them' if several else 'it'} by hand "
-            "(--map NAME=LABEL on the command line)."
+            f"{self.model}'s labels ({', '.join(shown)}); map {'them' if several else 'it'} {how}."
         )
 
 
 def map_labels(
-    classes: tuple[str, ...] | list[str], labels: tuple[str, ...], model: str, by_hand: dict[str, str] | None = None
+    classes: tuple[str, ...] | list[str],
+    labels: tuple[str, ...],
+    model: str,
+    by_hand: dict[str, str] | None = None,
+    left_out: tuple[str, ...] = (),
 ) -> LabelMapping:
     """Each set class onto one of the model's `labels`: by hand where given, else the same name, else the same
-    name ignoring case, spaces and underscores (when exactly one label matches so). DataError for a hand mapping
-    to a label the model does not have, or of a class the set does not have."""
+    name ignoring case, spaces and underscores (when exactly one label matches so); the classes `left_out` map to
+    nothing, and their images are not evaluated. DataError for a hand mapping to a label the model does not have,
+    or of a class the set does not have."""
     by_hand = dict(by_hand or {})
     for name, label in by_hand.items():
         if name not in classes:
@@ -369,7 +374,9 @@ def map_labels(
         loose.setdefault(_loose(label), []).append(label)
     pairs, how = {}, {}
     for name in classes:
-        if name in by_hand:
+        if name in left_out:
+            pairs[name], how[name] = None, "left out"
+        elif name in by_hand:
             pairs[name], how[name] = by_hand[name], "by hand"
         elif name in labels:
             pairs[name], how[name] = name, "exact"

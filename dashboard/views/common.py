@@ -7,10 +7,18 @@ from dashboard import state
 
 
 def images_and_models():
-    """(images, model names) chosen in the sidebar; stops the page with a hint when either is missing."""
+    """(images, model names) chosen in the sidebar, after the image opened from the Evaluate page (if any); stops
+    the page with a hint when either is missing."""
     images, errors = state.selected_images()
     for error in errors:
         st.error(error)
+    evaluated = state.evaluated_images()
+    if evaluated:
+        chosen = {selected.image.sha256 for selected in evaluated}
+        images = evaluated + [selected for selected in images if selected.image.sha256 not in chosen]
+        with st.container(horizontal=True, key="evaluated_note", vertical_alignment="center"):
+            st.caption(f"Opened from the evaluation: {evaluated[0].image.name} (true class: {evaluated[0].label}).")
+            st.button("Remove", key="evaluated_remove", type="tertiary", on_click=state.forget_evaluated)
     models = state.selected_models()
     if not images:
         st.info("Upload images or tick sample images in the sidebar.")
