@@ -466,3 +466,109 @@ def test_evaluate_command_says_in_one_sentence_why_a_set_cannot_be_read(tmp_path
         capsys.readouterr().err.strip().splitlines()[-1]
         == f"error: There is no file or folder at {tmp_path / 'none'}; check the path."
     )
+
+
+# --- the Evaluate page (AppTest: real models, real caches, no browser) ------------------------------------------
+
+
+def _evaluate_page():
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=300)
+    app.run()
+    app.switch_page("views/evaluation.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _metrics(app) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for metric in app.metric:
+        found.setdefault(metric.label, []).append(metric.value)
+    return found
+
+
+@pytest.fixture(scope="module")
+def bundled_evaluation(bundled_models):
+    """The bundled set evaluated by core alone, for the page's numbers to be held against."""
+    from core.evaluation import bundled_set, evaluate, map_labels, score_set
+
+    labelled = bundled_set()
+    models = list(bundled_models.values())
+    scored = score_set(labelled, models)
+    return evaluate(scored, {m.name: map_labels(labelled.classes, m.spec.labels, m.name) for m in models})
+
+
+def test_evaluate_page_shows_the_bundled_set_with_both_models_numbers(bundled_evaluation):
+    app = _evaluate_page()
+    assert not app.error, [e.value for e in app.error]
+    shown = _metrics(app)
+    expected = [f"{100 * m.accuracy:.1f}%" for m in bundled_evaluation.models]
+    assert shown["Accuracy"] == expected
+    assert shown["Expected calibration error (ECE)"] == [
+        f"{100 * m.reliability.ece:.1f}%" for m in bundled_evaluation.models
+    ]
+    assert [h.value for h in app.header][:2] == ["demo-resnet or demo-efficientnet?", "Where it goes wrong"]
+    texts = "\n".join(c.value for c in app.caption)
+    assert f"McNemar's exact test p = {bundled_evaluation.agreement.mcnemar_p:.3g}" in texts
+    assert "always answering the commonest class scores 50.0%" in texts
+    assert "0% for a perfectly calibrated model" in texts and "a ranking that knows nothing" in texts
+    wrong = bundled_evaluation.models[0].confidently_wrong()
+    assert sum(b.label == "Explain" for b in app.button) == min(12, len(wrong))
+
+
+def test_a_click_on_a_confusion_cell_opens_the_gallery_of_its_images(bundled_evaluation):
+    app = _evaluate_page()
+    m = bundled_evaluation.models[0]
+    app.session_state["evaluation_confusion_0"] = {"selection": {"cells": [[1, "other dog"]]}}
+    app.run()
+    assert not app.exception, app.exception
+    rows = m.confusion_cell("dachshund", "other dog")
+    heading = f"**{m.model}: given dachshund, answered other dog** · {len(rows)} images"
+    assert heading in [md.value for md in app.markdown]
+    cell_buttons = [b for b in app.button if b.key and b.key.startswith("cell_0_open_")]
+    assert sorted(int(b.key.rsplit("_", 1)[1]) for b in cell_buttons) == sorted(rows[:12])
+
+
+def test_a_gallery_image_opens_on_the_explanation_pages_with_its_true_class(bundled_evaluation):
+    from dashboard.state import EVALUATED_KEY
+
+    app = _evaluate_page()
+    row = bundled_evaluation.models[0].confidently_wrong()[0]
+    image = bundled_evaluation.images[row]
+    app.button(key=f"gallery_open_{row}").click().run()
+    assert not app.exception, app.exception
+    (chosen,) = app.session_state[EVALUATED_KEY]
+    assert chosen.image.name == image.name and chosen.label == image.label and chosen.box == image.box
+    assert [t.value for t in app.title] == ["Saliency"]  # the page switched
+    assert any(
+        c.value.startswith(f"Opened from the evaluation: {image.name} (true class: {image.label})") for c in app.caption
+    )
+    headings = [md.value for md in app.markdown if md.value.startswith("**")]
+    assert headings[0] == f"**{image.name}** — true class: {image.label}"  # the first row, its truth known
+    assert all("true class" not in h or h == headings[0] for h in headings)  # the ticked samples were unticked
+
+
+def test_a_zipped_set_with_a_class_to_map_by_hand_is_evaluated(tmp_path):
+    files = {f"set/Dachshund/{i}.png": _png(59, 2 * i) for i in range(3)}
+    files |= {f"set/sausage dog/{i}.png": _png(59, 2 * i + 1) for i in range(3)}
+    files["set/Dachshund/broken.png"] = b"\x89PNG\r\n\x1a\n not really"
+    app = _evaluate_page()
+    app.segmented_control(key="evaluation_source").set_value("zip").run()
+    app.file_uploader(key="evaluation_zip").set_value(("set.zip", _zip(files), "application/zip")).run()
+    assert not app.exception, app.exception
+    warnings = [w.value for w in app.warning]
+    assert warnings[:2] == [
+        f"The set's class “sausage dog” matches none of {name}'s labels (other dog, dachshund); map it below."
+        for name in ("demo-resnet", "demo-efficientnet")
+    ]
+    for name in ("demo-resnet", "demo-efficientnet"):
+        app.selectbox(key=f"evaluation_map_{name}_sausage dog").set_value("other dog")
+    app.run()
+    assert not app.exception, app.exception
+    assert not app.warning
+    assert "1 image could not be read and was skipped" in [e.label for e in app.expander]
+    assert len(_metrics(app)["Accuracy"]) == 2
+    assert "set.zip: 7 images (Dachshund 4, sausage dog 3)." in "\n".join(c.value for c in app.caption).replace(
+        "**", ""
+    )

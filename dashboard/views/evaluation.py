@@ -142,7 +142,10 @@ except UserError as error:
     st.stop()
 bar.empty()
 if scored.unreadable:
-    with st.expander(f"{len(scored.unreadable):,} images could not be read and were skipped"):
+    count = len(scored.unreadable)
+    with st.expander(
+        f"{count:,} image{'s' if count != 1 else ''} could not be read and {'were' if count != 1 else 'was'} skipped"
+    ):
         st.markdown("\n".join(f"- **{name}**: {reason}" for name, reason in scored.unreadable[:500]))
 if evaluation.left_out:
     st.caption(f"{evaluation.left_out:,} images of classes left out are not evaluated.")
@@ -253,11 +256,6 @@ kind = (
 if kind == "disagreements":
     parts.gallery(evaluation, evaluation.disagreements(), ms, key="gallery", note=GALLERIES[kind][1])
 else:
-    name = (
-        controls[1].selectbox("Model", evaluation.names, key="evaluation_gallery_model")
-        if evaluation.pair
-        else ms[0].model
-    )
     m = evaluation.model(name)
     parts.gallery(
         evaluation, getattr(m, kind)(), [m] + [o for o in ms if o is not m], key="gallery", note=GALLERIES[kind][1]
