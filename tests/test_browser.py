@@ -316,6 +316,68 @@ def test_an_uploaded_model_is_deleted_when_its_session_ends(page, server):
     assert not os.path.exists(created)
 
 
+def test_evaluate_page_on_the_bundled_set_a_confusion_cell_opens_its_gallery_and_an_image_its_explanations(
+    page, server
+):
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text("Evaluate", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    main.get_by_text("Where it goes wrong").wait_for(timeout=300_000)
+    expect(main.get_by_test_id("stMetric").filter(has_text=re.compile(r"^Accuracy\d"))).to_have_count(2, timeout=180_000)
+    _wait_until_idle(page)
+    _screenshot_whole_page(page, SCREENSHOTS / "evaluate.png")
+    # The cell of demo-resnet's matrix for dachshunds it called other dogs: header and rows are 35 pixels, the
+    # last two columns (other dog, dachshund) about 74 and 81.
+    grid = page.locator(".st-key-evaluation_confusion_0 [data-testid=stDataFrame]")
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    grid.click(position={"x": box["width"] - 81 - 37, "y": 35 + 35 + 17})
+    cell = page.locator(".st-key-evaluation_cell_0")
+    expect(
+        cell.get_by_text(re.compile(r"^demo-resnet: given dachshund, answered other dog · \d+ images$"))
+    ).to_have_count(1, timeout=60_000)
+    first = cell.get_by_test_id("stCaptionContainer").first.inner_text().splitlines()[0]
+    _wait_until_idle(page)
+    cell.screenshot(path=SCREENSHOTS / "evaluate-cell.png")
+    cell.get_by_role("button", name="Explain").first.click()
+    expect(main.locator("h1").first).to_have_text("Saliency", timeout=60_000)
+    main.get_by_text(f"Opened from the evaluation: {first} (true class: dachshund).").wait_for()
+    expect(main.get_by_text(f"{first} — true class: dachshund")).to_have_count(1, timeout=180_000)
+    _wait_until_idle(page)
+    page.screenshot(path=SCREENSHOTS / "evaluate-opened.png")
+    main.get_by_role("button", name="Remove").click()  # back to the sidebar's own selection for the other tests
+    expect(main.get_by_text(re.compile("^Opened from the evaluation"))).to_have_count(0)
+
+
+def test_evaluate_page_takes_a_zipped_set(page, server, tmp_path):
+    import io
+    import zipfile
+
+    from playwright.sync_api import expect
+
+    archive = tmp_path / "my-dogs.zip"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        for index in range(6):
+            dog = dataset.generate(61, index)
+            zipped.writestr(f"my-dogs/{dataset.LABELS[dog.label]}/{index}.png", encode_png(dog.pixels))
+    archive.write_bytes(buffer.getvalue())
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text("Evaluate", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    main.get_by_text("Upload a zip", exact=True).click()
+    page.locator(".st-key-evaluation_zip").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(archive))
+    main.get_by_text(re.compile(r"^my-dogs\.zip: 6 images")).wait_for(timeout=120_000)
+    main.get_by_text("Where it goes wrong").wait_for(timeout=120_000)
+    expect(main.get_by_test_id("stMetric").filter(has_text=re.compile(r"^Accuracy\d"))).to_have_count(2, timeout=180_000)
+    _wait_until_idle(page)
+    page.screenshot(path=SCREENSHOTS / "evaluate-zip.png")
+    main.get_by_text("Bundled: generated dogs, set 23", exact=True).click()  # the default again, for other tests
+    main.get_by_text(re.compile(r"^generated dogs, set 23: 200 images")).wait_for(timeout=120_000)
+
+
 # Whatever the window, nothing a person must read is cut short or out of line: every text that Streamlit would
 # end with "…" fits, every button lies inside the column that holds it, and pictures shown side by side start
 # level. Returns one line per problem.
@@ -383,7 +445,7 @@ def test_no_page_cuts_words_short_or_pictures_out_of_line(page, server, tmp_path
     page.locator(".st-key-uploads").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(photo))
     _settled(page)
     problems = {}
-    pages = ["Classification", "Saliency", "Bounding boxes", "Compare models", "Method grid", "Report"]
+    pages = ["Classification", "Saliency", "Bounding boxes", "Compare models", "Method grid", "Report", "Evaluate"]
     for title in [*pages, "Deployment check", "Presentation"]:
         page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
         _settled(page)
@@ -428,7 +490,7 @@ def test_no_page_asks_anything_of_another_machine(page, server):
     _wait_until_idle(visitor)
     links = visitor.get_by_test_id("stSidebarNavLink")
     titles = [links.nth(i).inner_text().strip().splitlines()[-1].strip() for i in range(links.count())]
-    assert len(titles) == 9
+    assert len(titles) == 10
     for title in sorted(titles, key=lambda title: title == "Presentation"):  # it hides the sidebar: last
         visitor.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
         visitor.get_by_test_id("stMain").locator("h1").first.wait_for()
