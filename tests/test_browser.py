@@ -325,7 +325,8 @@ def test_evaluate_page_on_the_bundled_set_a_confusion_cell_opens_its_gallery_and
     page.get_by_test_id("stSidebarNav").get_by_text("Evaluate", exact=True).click()
     main = page.get_by_test_id("stMain")
     main.get_by_text("Where it goes wrong").wait_for(timeout=300_000)
-    expect(main.get_by_test_id("stMetric").filter(has_text=re.compile(r"^Accuracy\d"))).to_have_count(2, timeout=180_000)
+    accuracy = main.get_by_test_id("stMetric").filter(has_text=re.compile(r"^Accuracy\d"))
+    expect(accuracy).to_have_count(2, timeout=180_000)
     _wait_until_idle(page)
     _screenshot_whole_page(page, SCREENSHOTS / "evaluate.png")
     # The cell of demo-resnet's matrix for dachshunds it called other dogs: header and rows are 35 pixels, the
@@ -371,7 +372,8 @@ def test_evaluate_page_takes_a_zipped_set(page, server, tmp_path):
     page.locator(".st-key-evaluation_zip").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(archive))
     main.get_by_text(re.compile(r"^my-dogs\.zip: 6 images")).wait_for(timeout=120_000)
     main.get_by_text("Where it goes wrong").wait_for(timeout=120_000)
-    expect(main.get_by_test_id("stMetric").filter(has_text=re.compile(r"^Accuracy\d"))).to_have_count(2, timeout=180_000)
+    accuracy = main.get_by_test_id("stMetric").filter(has_text=re.compile(r"^Accuracy\d"))
+    expect(accuracy).to_have_count(2, timeout=180_000)
     _wait_until_idle(page)
     page.screenshot(path=SCREENSHOTS / "evaluate-zip.png")
     main.get_by_text("Bundled: generated dogs, set 23", exact=True).click()  # the default again, for other tests
