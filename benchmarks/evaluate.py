@@ -21,7 +21,7 @@ import core
 from core.catalog import BUNDLED
 from core.evaluation import ScoreCache, score_set
 from core.evaluation.data import BUNDLED_SEED, bundled_set_path, read_set
-from core.evaluation.scoring import BATCH, _decode_one
+from core.evaluation.scoring import BATCH, _decode_one, decoding_threads
 from core.scoring import load_model
 
 TARGET = 0.8
@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=1000, help="images of the generated set")
     parser.add_argument("--seed", type=int, default=BUNDLED_SEED, help="a set no model was trained on")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2, help="decoding threads (score_set's default)")
+    parser.add_argument(
+        "--workers", type=int, default=decoding_threads(), help="decoding threads (default: score_set's, by core count)"
+    )
     parser.add_argument("--models", nargs="*", default=list(BUNDLED))
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         cells = [_cell(measured[key], "{:.0f}") for key in ("decoding", "forward", "pipeline")]
         print(f"| {name} | {' | '.join(cells)} | {_cell(ratios, '{:.2f}')} |")
     print(f"\nimages per second; median of {args.repeats} repeats (range), {len(labelled.images)} images, "
-          f"{args.workers} decoding threads")  # fmt: skip
+          f"{args.workers} decoding thread{'s' if args.workers != 1 else ''}")  # fmt: skip
 
 
 def _cell(values: list[float], form: str) -> str:

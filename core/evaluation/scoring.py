@@ -9,6 +9,7 @@ sixteenth of the side) averages the model's probabilities over those views.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections import OrderedDict, deque
@@ -31,6 +32,12 @@ BATCH = 64  # images per model pass at most; a model's memory budget may allow f
 CHUNK = 64  # images decoded and handed to the models at a time
 AHEAD = 2  # chunks the decoding threads may work ahead of the models
 SHIFT_FRACTION = 1 / 16
+
+
+def decoding_threads() -> int:
+    """Threads that decode ahead of the models: one core is left to the model (on 2 cores, one thread decodes
+    about three times as fast as these models score, and a second only competes with the model for the CPU)."""
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
 def model_stamp(spec: ModelSpec) -> str:
@@ -199,11 +206,12 @@ def score_set(
     tta: str = "none",
     cache: ScoreCache | None = None,
     progress: Callable[[Progress], None] | None = None,
-    workers: int = 2,
+    workers: int | None = None,
 ) -> ScoredSet:
-    """Every readable image of `labelled` scored by every model (with TTA when asked): decoding threads work up to
-    AHEAD chunks ahead while the models score the current one; what `cache` holds is not decoded or scored again.
-    An image that cannot be read or decoded is listed with its reason and skipped."""
+    """Every readable image of `labelled` scored by every model (with TTA when asked): `workers` threads (by
+    default `decoding_threads()`) decode up to AHEAD chunks ahead while the models score the current one; what
+    `cache` holds is not decoded or scored again. An image that cannot be read or decoded is listed with its
+    reason and skipped."""
     if tta not in TTA_MODES:
         raise UserError(f"Test-time augmentation must be one of {', '.join(TTA_MODES)}, not {tta}.")
     cache = cache if cache is not None else ScoreCache()
@@ -228,7 +236,7 @@ def score_set(
     scored = 0
     chunks = [images[i : i + CHUNK] for i in range(0, len(images), CHUNK)]
     pending: deque[list[Future]] = deque()
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as pool:
+    with ThreadPoolExecutor(max(1, workers or decoding_threads()), thread_name_prefix="decode") as pool:
         submitted = 0
         for _ in chunks:
             while submitted < len(chunks) and len(pending) <= AHEAD:
