@@ -572,3 +572,24 @@ def test_a_zipped_set_with_a_class_to_map_by_hand_is_evaluated(tmp_path):
     assert "set.zip: 7 images (Dachshund 4, sausage dog 3)." in "\n".join(c.value for c in app.caption).replace(
         "**", ""
     )
+
+
+def test_one_model_on_a_csv_in_a_server_folder(tmp_path):
+    (tmp_path / "pictures").mkdir()
+    rows = ["file,label,x0,y0,x1,y1"]
+    for index in range(4):
+        dog = dataset.generate(60, index)
+        (tmp_path / "pictures" / f"{index}.png").write_bytes(encode_png(dog.pixels))
+        rows.append(f"pictures/{index}.png,{LABELS[dog.label]},{','.join(map(str, dog.box))}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    app = _evaluate_page()
+    app.selectbox(key="model_b").set_value("(none)").run()
+    app.segmented_control(key="evaluation_source").set_value("folder").run()
+    app.text_input(key="evaluation_folder").input(str(tmp_path / "labels.csv")).run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    assert len(_metrics(app)["Accuracy"]) == 1
+    assert "Where it goes wrong" in [h.value for h in app.header]
+    assert not any(h.value.endswith("?") for h in app.header)  # no two-model section
+    app.text_input(key="evaluation_folder").input(str(tmp_path / "nowhere")).run()
+    assert [e.value for e in app.error] == [f"There is no file or folder at {tmp_path / 'nowhere'}; check the path."]
