@@ -17,6 +17,7 @@ import numpy as np
 from core import memory, model_files, preprocessing
 from core.catalog import get_spec
 from core.errors import ModelError
+from core.progress import passes_done
 from core.spec import ModelSpec, OutputKind, check_labels, check_output, check_preprocessing
 
 
@@ -124,7 +125,10 @@ class LoadedModel:
         """Class scores before the final activation, (N, classes) float32; a one-unit model gives (-S, S)."""
         pixels = np.asarray(pixels, np.float32)
         batch_size = self.batch(batch_size)
-        parts = [self._score_batch(pixels[i : i + batch_size]) for i in range(0, len(pixels), batch_size)]
+        parts = []
+        for i in range(0, len(pixels), batch_size):
+            parts.append(self._score_batch(pixels[i : i + batch_size]))
+            passes_done(len(parts[-1]))  # counted for whoever watches, and where a stop was asked, stopped
         return np.concatenate(parts).astype(np.float32)
 
     def probabilities(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:

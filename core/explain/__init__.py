@@ -22,6 +22,7 @@ from core.explain.perturbation import SEGMENTATIONS, lime, shap_gradient, shap_p
 from core.explain.registry import Family, Method, Parameter
 from core.explain.saliency import BASELINES, completeness_error, integrated_gradients, saliency, smoothgrad
 from core.memory import guard
+from core.progress import Progress, reporting
 from core.scoring import LoadedModel
 
 # lime hands the seed to quickshift, which takes a 32-bit signed integer; the other methods share the limit.
@@ -269,10 +270,16 @@ def explain_images(
     targets: list[int] | None = None,
     params: dict | None = None,
     tol: float = 0.9,
+    *,
+    progress: Progress | None = None,
 ) -> list[Explanation]:
-    """Explains RGB uint8 images of any size for `targets` (default: each image's predicted class)."""
+    """Explains RGB uint8 images of any size for `targets` (default: each image's predicted class). `progress`
+    counts the model passes as they run (its `total` is set here) and stops between two of them when asked
+    (raising `Stopped`)."""
     chosen = METHODS[method]
-    with guard(f"Explaining with {model.name} ({chosen.title})"):
+    if progress is not None:
+        progress.total = expected_passes(chosen, params, len(images), targets is None)
+    with guard(f"Explaining with {model.name} ({chosen.title})"), reporting(progress):
         pixels = model.spec.resize(images)
         if targets is None:
             targets = model.scores(pixels).argmax(axis=1).tolist()
@@ -289,7 +296,16 @@ def explain_images(
     for image, raw, target, check in zip(images, maps, targets, checks, strict=True):
         fit = fit_box(raw, tol).scaled(image.shape[1], image.shape[0], width, height)
         results.append(Explanation(method, raw, int(target), model.spec.labels[int(target)], fit, seconds, check))
+    if progress is not None:
+        progress.finish()
     return results
+
+
+def expected_passes(method: Method, params: dict | None, images: int, find_targets: bool = True) -> int:
+    """The model passes (forward-pass equivalents) `explain_images` will count for `images` images: the method's
+    own, the forward pass that finds each image's predicted class, and the two of a method's checks."""
+    checks = 2 if method.diagnostics is not None else 0
+    return images * (method.passes(method_params(method, params)) + int(find_targets) + checks)
 
 
 def warm_up(model: LoadedModel) -> None:
