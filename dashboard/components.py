@@ -120,7 +120,9 @@ def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
     from core.explain import METHODS
 
     if len(methods) > 5:  # a segmented control this long would run off the page
-        method = st.selectbox("Method", methods, format_func=lambda m: METHODS[m].title, key=f"{key}_method")
+        method = st.selectbox(
+            "Method", methods, format_func=lambda m: METHODS[m].title, key=f"{key}_method", persist_state="session"
+        )
     else:
         method = (
             st.segmented_control(
@@ -128,6 +130,7 @@ def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
                 methods,
                 format_func=lambda m: METHODS[m].title,
                 key=f"{key}_method",
+                persist_state="session",
                 default=methods[0],
                 selection_mode="single",
                 wrap=True,  # in a column it would otherwise scroll sideways and hide the last methods
@@ -138,7 +141,7 @@ def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
     with st.expander("Parameters", expanded=False):
         for parameter in METHODS[method].parameters:
             widget, arguments = parameter_widget(parameter)
-            value = getattr(st, widget)(**arguments, key=f"{key}_{method}_{parameter.name}")
+            value = getattr(st, widget)(**arguments, key=f"{key}_{method}_{parameter.name}", persist_state="session")
             params[parameter.name] = parameter_value(parameter, value)
     st.caption(METHODS[method].caption)
     return method, params
@@ -183,6 +186,7 @@ def target_control(labels: list[str], key: str) -> str | None:
         "Explain the class",
         ["Predicted class", *labels],
         key=key,
+        persist_state="session",
         help="Predicted class: each model explains its own prediction. A class: every model explains that class "
         "(a model without it explains its prediction).",
     )
@@ -211,11 +215,13 @@ def colour_controls(
     if not chosen.signed:
         default = chosen.colourmap or UNSIGNED_COLOURMAP
         options = [default, *(name for name in UNSIGNED_COLOURMAPS if name != default)]
-        colourmap = columns[0].selectbox("Colour map", options, key=f"{key}_cmap")
+        colourmap = columns[0].selectbox("Colour map", options, key=f"{key}_cmap", persist_state="session")
     with columns[0]:
         colour_key(method, colourmap)
-    opacity = columns[1].slider("Overlay opacity", 0.0, 1.0, 0.65, 0.05, key=f"{key}_opacity")
-    picked = columns[2].radio("Colour scale", scale, horizontal=True, key=f"{key}_scale", help=scale_help)
+    opacity = columns[1].slider("Overlay opacity", 0.0, 1.0, 0.65, 0.05, key=f"{key}_opacity", persist_state="session")
+    picked = columns[2].radio(
+        "Colour scale", scale, horizontal=True, key=f"{key}_scale", help=scale_help, persist_state="session"
+    )
     policy = shared_scale if picked == scale[1] else PER_MAP
     columns[2].caption(scale_sentence(policy))
     return colourmap, opacity, policy
