@@ -197,16 +197,26 @@ def _score_model(model, output: OutputKind):
     )
 
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # guards the two dictionaries; each model has its own lock for its loading
 _loaded: dict[ModelSpec, LoadedModel] = {}
+_loading: dict[ModelSpec, threading.Lock] = {}
+
+
+def is_loaded(spec: ModelSpec | str) -> bool:
+    """Whether the model is loaded already (a page says it is loading one only when it is)."""
+    spec = get_spec(spec) if isinstance(spec, str) else spec
+    return spec in _loaded
 
 
 def load_model(spec: ModelSpec | str) -> LoadedModel:
     """Loads (once per process, thread-safe) and warms up the model of a spec or known name (see
     `core.catalog`), in any format; Keras safe_mode stays on unless the spec is `trusted`. Raises ModelError
-    with one sentence; running out of memory while loading leaves nothing half-loaded in a cache."""
+    with one sentence; running out of memory while loading leaves nothing half-loaded in a cache. Two threads
+    loading two models do not wait for each other; two loading the same one load it once."""
     spec = get_spec(spec) if isinstance(spec, str) else spec
     with _lock:
+        loading = _loading.setdefault(spec, threading.Lock())
+    with loading:
         if spec not in _loaded:
             if not spec.ready:
                 if spec.format == "applications":
@@ -229,4 +239,5 @@ def unload(spec: ModelSpec) -> None:
     """Forgets a loaded model and its opened file, so its memory can go (an uploaded model whose session ended)."""
     with _lock:
         _loaded.pop(spec, None)
+        _loading.pop(spec, None)
     model_files.forget(spec.path)

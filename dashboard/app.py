@@ -226,6 +226,7 @@ def _add_model() -> None:
 
 def run() -> None:
     st.set_page_config(page_title="Classifier explanations", page_icon=ICON, layout="wide")
+    state.start_loading(state.default_models())  # the first time only: while the sidebar and the title are drawn
     pages = [
         st.Page(VIEWS / "classification.py", title="Classification", icon=":material/label:", default=True),
         st.Page(VIEWS / "saliency.py", title="Saliency", icon=":material/local_fire_department:"),

@@ -244,13 +244,28 @@ def blank_note(container, method: str, raw, target_label: str) -> None:
         container.info(METHODS[method].blank_sentence(target_label))
 
 
+def load_models(models: list[str]) -> None:
+    """Loads the models not loaded yet, one by one, each under a spinner that names it (a first visit after the
+    server started; other models are being loaded in the background meanwhile)."""
+    from dashboard import state
+
+    for name in models:
+        if not state.is_loaded(name):
+            with st.spinner(f"Loading {name}… (once after the server starts)", show_time=True):
+                state.get_model(name)
+
+
 def run_explanations(
     images, models: list[str], method: str, params: dict, target_label: str | None, ask_first_above: float | None = None
 ) -> dict | None:
-    """Every (model, image) explanation, cached; a progress bar while they run. When the estimated time
-    of what is not cached yet exceeds `ask_first_above` seconds, shows the cost and waits for a click."""
-    from dashboard import state
+    """Every (model, image) explanation, cached; while they run, a progress bar saying which image, model and
+    method, and a Stop button (dashboard/waiting.py). When the estimated time of what is not cached yet exceeds
+    `ask_first_above` seconds, shows the cost and waits for a click. None while waiting for a click or stopped."""
+    from core.explain import METHODS
+    from core.progress import Progress, Stopped
+    from dashboard import state, waiting
 
+    chosen = METHODS[method]
     params_key = tuple(sorted(params.items()))
     done = st.session_state.setdefault("computed_explanations", set())
     jobs = []
@@ -261,13 +276,15 @@ def run_explanations(
             key = state.explanation_key(name, selected.image.sha256, method, target, params_key)
             jobs.append((name, row, selected.image, target, key))
     pending = [job for job in jobs if job[4] not in done]
+    request = ("explanations", tuple(job[4] for job in jobs))  # what a Stop stops, until it is run again
     notice = st.empty()  # the cost and the button go away once the work is done
+    if pending and waiting.was_stopped(request):
+        _stopped_note(notice, request, method, len(pending))
+        return None
     if pending and ask_first_above is not None:
-        from core.explain import METHODS
-
         seconds = sum(state.estimated_seconds(name, method, params, 1) for name, *_ in pending)
         # The model runs the user's parameters ask for (num_samples, steps…); the time counts backward passes.
-        runs = METHODS[method].evaluations(params)
+        runs = chosen.evaluations(params)
         ask = seconds > ask_first_above
         with notice.container():
             if seconds > 2 or ask:
@@ -276,19 +293,60 @@ def run_explanations(
                     f"passes each, about {_duration(seconds)} on this machine. Results are kept, so this is paid "
                     "once per image and setting."
                 )
-            if ask and not st.button(f"Run {METHODS[method].title}", type="primary", key=f"run_{method}"):
-                return None
-    progress = st.progress(0.0, text="Explaining…") if pending else None
-    results = {}
-    for index, (name, row, image, target, key) in enumerate(jobs):
-        results[(name, row)] = state.explanation(name, image.sha256, image, method, target, params_key)
-        done.add(key)
-        if progress is not None:
-            progress.progress((index + 1) / len(jobs), text=f"Explaining… {index + 1} of {len(jobs)}")
-    if progress is not None:
-        progress.empty()
+            if ask and not waiting.was_asked(request):
+                if not st.button(f"Run {chosen.title}", type="primary", key=f"run_{method}"):
+                    return None
+                waiting.ask_to_run(request)  # a click elsewhere while it computes does not bring the button back
+    status = st.empty()
+    if pending:
+        waiting.stop_other_work({job[4] for job in pending})  # what the user asked for before this, if still running
+        with status.container(horizontal=True, vertical_alignment="center", key=f"explaining_{method}"):
+            bar = st.progress(0.0, text=f"Explaining with {chosen.title}…")
+            waiting.stop_button(request, key=f"stop_{method}")
+    computed = {}
+    try:
+        for index, (name, _, image, target, key) in enumerate(pending):
+
+            def work(progress, name=name, image=image, target=target):
+                return state.explanation(name, image.sha256, image, method, target, params_key, progress)
+
+            def show(progress, index=index, name=name, image=image):
+                share = (index + progress.fraction) / len(pending)
+                count = f" · {index + 1} of {len(pending)}" if len(pending) > 1 else ""
+                bar.progress(share, text=f"Explaining {image.name} with {name} ({chosen.title}): "
+                             f"{progress.fraction:.0%}{count}")  # fmt: skip
+
+            doing = f"Explaining {image.name} with {name} ({chosen.title})"
+            computed[key] = waiting.run(key, work, Progress(doing), show, request)
+            done.add(key)
+    except Stopped:  # stopped from elsewhere in this session while this run watched it
+        status.empty()
+        _stopped_note(notice, request, method, len(pending))
+        return None
+    results = {
+        (name, row): computed[key]
+        if key in computed
+        else state.explanation(name, image.sha256, image, method, target, params_key)  # computed before: cached
+        for name, row, image, target, key in jobs
+    }
+    status.empty()
     notice.empty()
     return results
+
+
+def _stopped_note(notice, request, method: str, count: int) -> None:
+    """What a Stop left: which explanations were not computed, that nothing partial was kept, and a button to run
+    them again."""
+    from core.explain import METHODS
+    from dashboard import waiting
+
+    title = METHODS[method].title
+    with notice.container():
+        st.info(
+            f"Stopped: {count} {title} explanation{'s were' if count > 1 else ' was'} not computed, and nothing half "
+            "done was kept. Change a setting, or run it again."
+        )
+        st.button("Run again", key=f"run_again_{method}", type="primary", on_click=waiting.ask_to_run, args=(request,))
 
 
 def _duration(seconds: float) -> str:

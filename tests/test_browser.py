@@ -200,6 +200,40 @@ def test_shap_page_shows_the_cost_then_runs_on_a_click(page, server):
     page.screenshot(path=SCREENSHOTS / "shap.png", full_page=True)
 
 
+def test_a_long_run_says_what_it_explains_and_a_stop_keeps_nothing_and_leaves_the_page_usable(page, server):
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text("SHAP and LIME", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    main.get_by_role("radio", name="LIME", exact=True).click()  # a segmented control's options are radios
+    main.get_by_text("Parameters", exact=True).click()
+    samples = main.get_by_role("spinbutton", name="Num samples")
+    samples.fill("3000")  # long enough to watch: about 60 batches of model passes per image and model
+    samples.press("Enter")
+    main.get_by_role("button", name="Run LIME").click()
+    # What is being done, while it is done: the image, the model and the method, and how far it is.
+    doing = main.get_by_text(re.compile(r"^Explaining \S+ with demo-resnet \(LIME\): [1-9]\d?% · 1 of 4$"))
+    expect(doing).to_be_visible(timeout=120_000)
+    expect(page.get_by_test_id("stStatusWidget")).to_be_visible()  # Streamlit's running indicator, with its Stop
+    main.get_by_role("button", name="Stop").click()
+    expect(main.get_by_text(re.compile(r"^Stopped: 4 LIME explanations were not computed"))).to_be_visible()
+    expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=30_000)
+    assert main.get_by_text(re.compile("· explaining “")).count() == 0
+    # Nothing half done was kept: run again, the first explanation is computed again from the start.
+    main.get_by_role("button", name="Run again").click()
+    expect(doing).to_be_visible(timeout=120_000)
+    main.get_by_role("button", name="Stop").click()
+    expect(main.get_by_text(re.compile(r"^Stopped: "))).to_be_visible()
+    # The page is as usable as before: another setting runs to the end.
+    samples.fill("60")
+    samples.press("Enter")
+    main.get_by_role("button", name="Run LIME").click()
+    expect(main.get_by_text(re.compile("· explaining “"))).to_have_count(4, timeout=240_000)
+    _wait_until_idle(page)
+    assert main.get_by_text(re.compile(r"^Stopped: ")).count() == 0
+
+
 def test_compare_page_and_its_report_download(page, server, tmp_path):
     from playwright.sync_api import expect
 

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import dataset
@@ -642,3 +644,27 @@ def test_every_pages_choices_are_kept_after_a_visit_to_another_page():
         assert not app.exception, (path, app.exception)
         kept = [getattr(app, kind)(key=key).value for kind, key, _ in choices]
         assert kept == [value for _, _, value in choices], path
+
+
+def test_a_stopped_explanation_is_not_cached_and_the_same_request_computes_it_again():
+    from core.progress import Progress, Stopped
+    from dashboard import state
+
+    image = state.samples()[3].image
+    request = ("demo-resnet", image.sha256, image, "smoothgrad", None, (("batch_size", 2), ("samples", 6)))
+
+    class StopAtOnce(Progress):
+        def advance(self, passes: float) -> None:
+            self.stop()
+            super().advance(passes)
+
+    stopping = StopAtOnce()
+    with pytest.raises(Stopped):
+        state.explanation(*request, stopping)
+    assert stopping.done > 0  # it had begun
+    counting = Progress()
+    first = state.explanation(*request, counting)
+    assert counting.done == counting.total > 0  # computed from the start: nothing of the stopped run was kept
+    cached = Progress()
+    again = state.explanation(*request, cached)
+    assert cached.done == 0 and again is not first and np.array_equal(again.map, first.map)  # now from the cache

@@ -8,6 +8,7 @@ normalisation and boxes happen in the view.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -306,6 +307,37 @@ def expected_passes(method: Method, params: dict | None, images: int, find_targe
     own, the forward pass that finds each image's predicted class, and the two of a method's checks."""
     checks = 2 if method.diagnostics is not None else 0
     return images * (method.passes(method_params(method, params)) + int(find_targets) + checks)
+
+
+def load_in_background(names: list[str]) -> threading.Thread:
+    """Starts a thread that loads the named models one after the other, then warms each up (`warm_up`): a first
+    page that needs only their predictions gets each model as soon as it is loaded (a page asking for one that is
+    being loaded waits for it, not for a second copy), and the compiles come after. A model that fails to load
+    is left for the page that asks for it to report."""
+    from core.errors import UserError
+    from core.scoring import load_model
+
+    def load_all() -> None:
+        loaded = []
+        for name in names:
+            try:
+                loaded.append(load_model(name))
+            except UserError:
+                continue
+        for model in loaded:
+            warm_up(model)
+
+    thread = threading.Thread(target=load_all, name="loading models", daemon=True)
+    thread.start()
+    return thread
+
+
+def warm_up_in_background(model: LoadedModel) -> threading.Thread:
+    """`warm_up` in a thread of its own: the model's predictions are ready at once, its explanations a moment
+    later."""
+    thread = threading.Thread(target=warm_up, args=(model,), name=f"warming up {model.name}", daemon=True)
+    thread.start()
+    return thread
 
 
 def warm_up(model: LoadedModel) -> None:
