@@ -120,6 +120,8 @@ def _screenshot_whole_page(page, path: Path) -> None:
 
 
 def test_upload_shows_both_models_predictions_and_a_screenshot(page, server, tmp_path):
+    from playwright.sync_api import expect
+
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(server)
     page.get_by_text("Classification", exact=True).first.wait_for()
@@ -133,8 +135,10 @@ def test_upload_shows_both_models_predictions_and_a_screenshot(page, server, tmp
     page.locator(".st-key-uploads").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
     main = page.get_by_test_id("stMain")
     main.get_by_text("my-dog.png", exact=False).first.wait_for()
-    _wait_until_idle(page)
     row = page.locator(f".st-key-image_{hashlib.sha256(upload.read_bytes()).hexdigest()[:16]}")
+    # The row is drawn with the image first, each model's predictions as soon as they are in.
+    expect(row.get_by_test_id("stVegaLiteChart")).to_have_count(2, timeout=120_000)
+    _wait_until_idle(page)
     for name in ("demo-resnet", "demo-efficientnet"):
         assert row.get_by_text(name, exact=True).count() == 1
     verdicts = row.get_by_text(f"{dataset.LABELS[dog.label]} ·", exact=False)
