@@ -286,17 +286,18 @@ def run_explanations(
         # The model runs the user's parameters ask for (num_samples, steps…); the time counts backward passes.
         runs = chosen.evaluations(params)
         ask = seconds > ask_first_above
-        with notice.container():
-            if seconds > 2 or ask:
-                st.info(
-                    f"{len(pending)} explanation{'s' if len(pending) > 1 else ''} to compute: {runs} model "
-                    f"passes each, about {_duration(seconds)} on this machine. Results are kept, so this is paid "
-                    "once per image and setting."
-                )
-            if ask and not waiting.was_asked(request):
+        cost = (
+            f"{len(pending)} explanation{'s' if len(pending) > 1 else ''} to compute: {runs} model passes each, about "
+            f"{_duration(seconds)} on this machine. Results are kept, so this is paid once per image and setting."
+        )
+        if ask and not waiting.was_asked(request):
+            with notice.container():
+                st.info(cost)
                 if not st.button(f"Run {chosen.title}", type="primary", key=f"run_{method}"):
                     return None
-                waiting.ask_to_run(request)  # a click elsewhere while it computes does not bring the button back
+            waiting.ask_to_run(request)  # a click elsewhere while it computes does not bring the button back
+        if seconds > 2 or ask:
+            notice.info(cost)  # while it computes: the cost without the button
     status = st.empty()
     if pending:
         waiting.stop_other_work({job[4] for job in pending})  # what the user asked for before this, if still running
