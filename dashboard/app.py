@@ -239,7 +239,12 @@ def run() -> None:
         st.Page(VIEWS / "present.py", title="Presentation", icon=":material/present_to_all:"),
     ]
     page = st.navigation(pages)
-    sidebar()
+    loading = [name for name in state.default_models() if not state.is_loaded(name)]
+    if loading:  # the first visit after the server starts: the sidebar is drawn while they load, say so at once
+        with st.spinner(f"Starting: loading {' and '.join(loading)}… (once after the server starts)", show_time=True):
+            sidebar()
+    else:
+        sidebar()
     page.run()
 
 
