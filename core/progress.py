@@ -8,9 +8,10 @@ the computation's Progress in a context variable, so no method has to pass it al
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
 
@@ -77,3 +78,41 @@ def passes_done(passes: float) -> None:
     progress = _current.get()
     if progress is not None:
         progress.advance(passes)
+
+
+_background: list[tuple[threading.Thread, Progress]] = []
+_background_lock = threading.Lock()
+
+
+def in_background(work: Callable[[Progress], object], name: str, progress: Progress | None = None) -> threading.Thread:
+    """Starts work(progress) in a daemon thread whose model passes count into `progress`. When the process ends
+    first, it is stopped at its next model pass and waited for: an interpreter that ends while a thread is inside
+    TensorFlow aborts ("terminate called after throwing…")."""
+    progress = progress or Progress(name)
+
+    def run() -> None:
+        try:
+            with reporting(progress):
+                work(progress)
+        except Stopped:
+            pass
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    with _background_lock:
+        if not _background:  # once: the list is never empty again
+            # Before the interpreter's exit handlers, TensorFlow's and Keras's among them: a thread still tracing
+            # a model once they have run fails. The hook concurrent.futures uses for the same reason.
+            getattr(threading, "_register_atexit", atexit.register)(_stop_background)
+        _background[:] = [(t, p) for t, p in _background if t.is_alive()]
+        _background.append((thread, progress))
+    thread.start()
+    return thread
+
+
+def _stop_background(wait: float = 60.0) -> None:
+    with _background_lock:
+        running = [(thread, progress) for thread, progress in _background if thread.is_alive()]
+    for _, progress in running:
+        progress.stop()
+    for thread, _ in running:
+        thread.join(wait)

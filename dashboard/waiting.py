@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
-from core.progress import Progress
+from core.progress import Progress, in_background
 
 _JOBS = "_waiting_jobs"  # session key: {work key: Job} of this session's work still running or not yet collected
 _STOPPED = "_waiting_stopped"  # session key: the requests the user stopped, each shown as stopped until run again
@@ -63,17 +63,16 @@ def run(
 
 
 def _start(work: Callable[[Progress], Any], progress: Progress) -> Job:
-    def target() -> None:
+    def target(progress: Progress) -> None:
+        add_script_run_ctx(threading.current_thread(), context)  # the work reads this session's models and caches
         try:
-            job.outcome["value"] = work(progress)
+            outcome["value"] = work(progress)
         except BaseException as error:  # handed to the page's thread, which raises it
-            job.outcome["error"] = error
+            outcome["error"] = error
 
-    thread = threading.Thread(target=target, name=f"waiting: {progress.doing}", daemon=True)
-    job = Job(thread, progress)
-    add_script_run_ctx(thread, get_script_run_ctx())  # the work reads this session's models and caches
-    thread.start()
-    return job
+    context, outcome = get_script_run_ctx(), {}
+    # In the background, so that a server stopping meanwhile stops it at its next model pass and waits for it.
+    return Job(in_background(target, progress.doing, progress), progress, outcome)
 
 
 def stop_all() -> None:

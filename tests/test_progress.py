@@ -82,3 +82,32 @@ def test_passes_outside_a_watched_block_are_not_counted():
         passes_done(4)
     passes_done(4)
     assert progress.done == 4 and progress.fraction == 0.4
+
+
+def test_background_work_is_stopped_at_its_next_pass_and_waited_for_when_the_process_ends(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # The work would run for a minute; the process ends at once. Unstopped, a daemon thread is dropped mid-work (no
+    # `finally`), which inside TensorFlow aborts the process or fails on what Keras's exit handlers cleaned up.
+    marker = tmp_path / "ended"
+    script = (
+        "import time\n"
+        "from core.progress import in_background, passes_done\n"
+        "def work(progress):\n"
+        "    try:\n"
+        "        for _ in range(1200):\n"
+        "            time.sleep(0.05)\n"
+        "            passes_done(1)\n"
+        "    finally:\n"
+        f"        open({str(marker)!r}, 'w').write(f'stopped after {{progress.done:.0f}} passes')\n"
+        "in_background(work, 'a minute of work')\n"
+        "time.sleep(0.5)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    ended = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60)
+    assert ended.returncode == 0, ended.stderr[-2000:]
+    assert "Traceback" not in ended.stderr, ended.stderr[-2000:]
+    passes = int(marker.read_text().split()[2])
+    assert 1 <= passes < 100  # stopped soon after the end, not run to its end

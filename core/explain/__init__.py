@@ -8,6 +8,7 @@ normalisation and boxes happen in the view.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from core.explain.perturbation import SEGMENTATIONS, lime, shap_gradient, shap_p
 from core.explain.registry import Family, Method, Parameter
 from core.explain.saliency import BASELINES, completeness_error, integrated_gradients, saliency, smoothgrad
 from core.memory import guard
-from core.progress import Progress, reporting
+from core.progress import Progress, in_background, reporting
 from core.scoring import LoadedModel
 
 # lime hands the seed to quickshift, which takes a 32-bit signed integer; the other methods share the limit.
@@ -280,7 +281,8 @@ def explain_images(
     chosen = METHODS[method]
     if progress is not None:
         progress.total = expected_passes(chosen, params, len(images), targets is None)
-    with guard(f"Explaining with {model.name} ({chosen.title})"), reporting(progress):
+    watched = reporting(progress) if progress is not None else contextlib.nullcontext()  # else: whoever watches
+    with guard(f"Explaining with {model.name} ({chosen.title})"), watched:
         pixels = model.spec.resize(images)
         if targets is None:
             targets = model.scores(pixels).argmax(axis=1).tolist()
@@ -317,27 +319,25 @@ def load_in_background(names: list[str]) -> threading.Thread:
     from core.errors import UserError
     from core.scoring import load_model
 
-    def load_all() -> None:
+    def load_all(progress: Progress) -> None:
         loaded = []
         for name in names:
+            progress.check()  # the process is ending
             try:
                 loaded.append(load_model(name))
             except UserError:
                 continue
         for model in loaded:
+            progress.check()
             warm_up(model)
 
-    thread = threading.Thread(target=load_all, name="loading models", daemon=True)
-    thread.start()
-    return thread
+    return in_background(load_all, "loading models")
 
 
 def warm_up_in_background(model: LoadedModel) -> threading.Thread:
     """`warm_up` in a thread of its own: the model's predictions are ready at once, its explanations a moment
     later."""
-    thread = threading.Thread(target=warm_up, args=(model,), name=f"warming up {model.name}", daemon=True)
-    thread.start()
-    return thread
+    return in_background(lambda progress: warm_up(model), f"warming up {model.name}")
 
 
 def warm_up(model: LoadedModel) -> None:
