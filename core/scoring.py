@@ -17,6 +17,7 @@ import numpy as np
 from core import memory, model_files, preprocessing
 from core.catalog import get_spec
 from core.errors import ModelError
+from core.progress import passes_done
 from core.spec import ModelSpec, OutputKind, check_labels, check_output, check_preprocessing
 
 
@@ -124,7 +125,10 @@ class LoadedModel:
         """Class scores before the final activation, (N, classes) float32; a one-unit model gives (-S, S)."""
         pixels = np.asarray(pixels, np.float32)
         batch_size = self.batch(batch_size)
-        parts = [self._score_batch(pixels[i : i + batch_size]) for i in range(0, len(pixels), batch_size)]
+        parts = []
+        for i in range(0, len(pixels), batch_size):
+            parts.append(self._score_batch(pixels[i : i + batch_size]))
+            passes_done(len(parts[-1]))  # counted for whoever watches, and where a stop was asked, stopped
         return np.concatenate(parts).astype(np.float32)
 
     def probabilities(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -193,16 +197,26 @@ def _score_model(model, output: OutputKind):
     )
 
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # guards the two dictionaries; each model has its own lock for its loading
 _loaded: dict[ModelSpec, LoadedModel] = {}
+_loading: dict[ModelSpec, threading.Lock] = {}
+
+
+def is_loaded(spec: ModelSpec | str) -> bool:
+    """Whether the model is loaded already (a page says it is loading one only when it is)."""
+    spec = get_spec(spec) if isinstance(spec, str) else spec
+    return spec in _loaded
 
 
 def load_model(spec: ModelSpec | str) -> LoadedModel:
     """Loads (once per process, thread-safe) and warms up the model of a spec or known name (see
     `core.catalog`), in any format; Keras safe_mode stays on unless the spec is `trusted`. Raises ModelError
-    with one sentence; running out of memory while loading leaves nothing half-loaded in a cache."""
+    with one sentence; running out of memory while loading leaves nothing half-loaded in a cache. Two threads
+    loading two models do not wait for each other; two loading the same one load it once."""
     spec = get_spec(spec) if isinstance(spec, str) else spec
     with _lock:
+        loading = _loading.setdefault(spec, threading.Lock())
+    with loading:
         if spec not in _loaded:
             if not spec.ready:
                 if spec.format == "applications":
@@ -225,4 +239,5 @@ def unload(spec: ModelSpec) -> None:
     """Forgets a loaded model and its opened file, so its memory can go (an uploaded model whose session ended)."""
     with _lock:
         _loaded.pop(spec, None)
+        _loading.pop(spec, None)
     model_files.forget(spec.path)

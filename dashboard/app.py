@@ -226,6 +226,7 @@ def _add_model() -> None:
 
 def run() -> None:
     st.set_page_config(page_title="Classifier explanations", page_icon=ICON, layout="wide")
+    state.start_loading(state.default_models())  # the first time only: while the sidebar and the title are drawn
     pages = [
         st.Page(VIEWS / "classification.py", title="Classification", icon=":material/label:", default=True),
         st.Page(VIEWS / "saliency.py", title="Saliency", icon=":material/local_fire_department:"),
@@ -239,7 +240,12 @@ def run() -> None:
         st.Page(VIEWS / "present.py", title="Presentation", icon=":material/present_to_all:"),
     ]
     page = st.navigation(pages)
-    sidebar()
+    loading = [name for name in state.default_models() if not state.is_loaded(name)]
+    if loading:  # the first visit after the server starts: the sidebar is drawn while they load, say so at once
+        with st.spinner(f"Starting: loading {' and '.join(loading)}… (once after the server starts)", show_time=True):
+            sidebar()
+    else:
+        sidebar()
     page.run()
 
 

@@ -120,7 +120,9 @@ def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
     from core.explain import METHODS
 
     if len(methods) > 5:  # a segmented control this long would run off the page
-        method = st.selectbox("Method", methods, format_func=lambda m: METHODS[m].title, key=f"{key}_method")
+        method = st.selectbox(
+            "Method", methods, format_func=lambda m: METHODS[m].title, key=f"{key}_method", persist_state="session"
+        )
     else:
         method = (
             st.segmented_control(
@@ -128,6 +130,7 @@ def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
                 methods,
                 format_func=lambda m: METHODS[m].title,
                 key=f"{key}_method",
+                persist_state="session",
                 default=methods[0],
                 selection_mode="single",
                 wrap=True,  # in a column it would otherwise scroll sideways and hide the last methods
@@ -138,7 +141,7 @@ def explanation_controls(methods: list[str], key: str) -> tuple[str, dict]:
     with st.expander("Parameters", expanded=False):
         for parameter in METHODS[method].parameters:
             widget, arguments = parameter_widget(parameter)
-            value = getattr(st, widget)(**arguments, key=f"{key}_{method}_{parameter.name}")
+            value = getattr(st, widget)(**arguments, key=f"{key}_{method}_{parameter.name}", persist_state="session")
             params[parameter.name] = parameter_value(parameter, value)
     st.caption(METHODS[method].caption)
     return method, params
@@ -183,6 +186,7 @@ def target_control(labels: list[str], key: str) -> str | None:
         "Explain the class",
         ["Predicted class", *labels],
         key=key,
+        persist_state="session",
         help="Predicted class: each model explains its own prediction. A class: every model explains that class "
         "(a model without it explains its prediction).",
     )
@@ -211,11 +215,13 @@ def colour_controls(
     if not chosen.signed:
         default = chosen.colourmap or UNSIGNED_COLOURMAP
         options = [default, *(name for name in UNSIGNED_COLOURMAPS if name != default)]
-        colourmap = columns[0].selectbox("Colour map", options, key=f"{key}_cmap")
+        colourmap = columns[0].selectbox("Colour map", options, key=f"{key}_cmap", persist_state="session")
     with columns[0]:
         colour_key(method, colourmap)
-    opacity = columns[1].slider("Overlay opacity", 0.0, 1.0, 0.65, 0.05, key=f"{key}_opacity")
-    picked = columns[2].radio("Colour scale", scale, horizontal=True, key=f"{key}_scale", help=scale_help)
+    opacity = columns[1].slider("Overlay opacity", 0.0, 1.0, 0.65, 0.05, key=f"{key}_opacity", persist_state="session")
+    picked = columns[2].radio(
+        "Colour scale", scale, horizontal=True, key=f"{key}_scale", help=scale_help, persist_state="session"
+    )
     policy = shared_scale if picked == scale[1] else PER_MAP
     columns[2].caption(scale_sentence(policy))
     return colourmap, opacity, policy
@@ -238,13 +244,28 @@ def blank_note(container, method: str, raw, target_label: str) -> None:
         container.info(METHODS[method].blank_sentence(target_label))
 
 
+def load_models(models: list[str]) -> None:
+    """Loads the models not loaded yet, one by one, each under a spinner that names it (a first visit after the
+    server started; other models are being loaded in the background meanwhile)."""
+    from dashboard import state
+
+    for name in models:
+        if not state.is_loaded(name):
+            with st.spinner(f"Loading {name}… (once after the server starts)", show_time=True):
+                state.get_model(name)
+
+
 def run_explanations(
     images, models: list[str], method: str, params: dict, target_label: str | None, ask_first_above: float | None = None
 ) -> dict | None:
-    """Every (model, image) explanation, cached; a progress bar while they run. When the estimated time
-    of what is not cached yet exceeds `ask_first_above` seconds, shows the cost and waits for a click."""
-    from dashboard import state
+    """Every (model, image) explanation, cached; while they run, a progress bar saying which image, model and
+    method, and a Stop button (dashboard/waiting.py). When the estimated time of what is not cached yet exceeds
+    `ask_first_above` seconds, shows the cost and waits for a click. None while waiting for a click or stopped."""
+    from core.explain import METHODS
+    from core.progress import Progress, Stopped
+    from dashboard import state, waiting
 
+    chosen = METHODS[method]
     params_key = tuple(sorted(params.items()))
     done = st.session_state.setdefault("computed_explanations", set())
     jobs = []
@@ -255,34 +276,78 @@ def run_explanations(
             key = state.explanation_key(name, selected.image.sha256, method, target, params_key)
             jobs.append((name, row, selected.image, target, key))
     pending = [job for job in jobs if job[4] not in done]
+    request = ("explanations", tuple(job[4] for job in jobs))  # what a Stop stops, until it is run again
     notice = st.empty()  # the cost and the button go away once the work is done
+    if pending and waiting.was_stopped(request):
+        _stopped_note(notice, request, method, len(pending))
+        return None
     if pending and ask_first_above is not None:
-        from core.explain import METHODS
-
         seconds = sum(state.estimated_seconds(name, method, params, 1) for name, *_ in pending)
         # The model runs the user's parameters ask for (num_samples, steps…); the time counts backward passes.
-        runs = METHODS[method].evaluations(params)
+        runs = chosen.evaluations(params)
         ask = seconds > ask_first_above
-        with notice.container():
-            if seconds > 2 or ask:
-                st.info(
-                    f"{len(pending)} explanation{'s' if len(pending) > 1 else ''} to compute: {runs} model "
-                    f"passes each, about {_duration(seconds)} on this machine. Results are kept, so this is paid "
-                    "once per image and setting."
-                )
-            if ask and not st.button(f"Run {METHODS[method].title}", type="primary", key=f"run_{method}"):
-                return None
-    progress = st.progress(0.0, text="Explaining…") if pending else None
-    results = {}
-    for index, (name, row, image, target, key) in enumerate(jobs):
-        results[(name, row)] = state.explanation(name, image.sha256, image, method, target, params_key)
-        done.add(key)
-        if progress is not None:
-            progress.progress((index + 1) / len(jobs), text=f"Explaining… {index + 1} of {len(jobs)}")
-    if progress is not None:
-        progress.empty()
+        cost = (
+            f"{len(pending)} explanation{'s' if len(pending) > 1 else ''} to compute: {runs} model passes each, about "
+            f"{_duration(seconds)} on this machine. Results are kept, so this is paid once per image and setting."
+        )
+        if ask and not waiting.was_asked(request):
+            with notice.container():
+                st.info(cost)
+                if not st.button(f"Run {chosen.title}", type="primary", key=f"run_{method}"):
+                    return None
+            waiting.ask_to_run(request)  # a click elsewhere while it computes does not bring the button back
+        if seconds > 2 or ask:
+            notice.info(cost)  # while it computes: the cost without the button
+    status = st.empty()
+    if pending:
+        waiting.stop_other_work({job[4] for job in pending})  # what the user asked for before this, if still running
+        with status.container(horizontal=True, vertical_alignment="center", key=f"explaining_{method}"):
+            bar = st.progress(0.0, text=f"Explaining with {chosen.title}…")
+            waiting.stop_button(request, key=f"stop_{method}")
+    computed = {}
+    try:
+        for index, (name, _, image, target, key) in enumerate(pending):
+
+            def work(progress, name=name, image=image, target=target):
+                return state.explanation(name, image.sha256, image, method, target, params_key, progress)
+
+            def show(progress, index=index, name=name, image=image):
+                share = (index + progress.fraction) / len(pending)
+                count = f" · {index + 1} of {len(pending)}" if len(pending) > 1 else ""
+                bar.progress(share, text=f"Explaining {image.name} with {name} ({chosen.title}): "
+                             f"{progress.fraction:.0%}{count}")  # fmt: skip
+
+            doing = f"Explaining {image.name} with {name} ({chosen.title})"
+            computed[key] = waiting.run(key, work, Progress(doing), show, request)
+            done.add(key)
+    except Stopped:  # stopped from elsewhere in this session while this run watched it
+        status.empty()
+        _stopped_note(notice, request, method, len(pending))
+        return None
+    results = {
+        (name, row): computed[key]
+        if key in computed
+        else state.explanation(name, image.sha256, image, method, target, params_key)  # computed before: cached
+        for name, row, image, target, key in jobs
+    }
+    status.empty()
     notice.empty()
     return results
+
+
+def _stopped_note(notice, request, method: str, count: int) -> None:
+    """What a Stop left: which explanations were not computed, that nothing partial was kept, and a button to run
+    them again."""
+    from core.explain import METHODS
+    from dashboard import waiting
+
+    title = METHODS[method].title
+    with notice.container():
+        st.info(
+            f"Stopped: {count} {title} explanation{'s were' if count > 1 else ' was'} not computed, and nothing half "
+            "done was kept. Change a setting, or run it again."
+        )
+        st.button("Run again", key=f"run_again_{method}", type="primary", on_click=waiting.ask_to_run, args=(request,))
 
 
 def _duration(seconds: float) -> str:

@@ -17,13 +17,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from core import scoring
 from core.boxes import foreground_background
 from core.catalog import UPLOAD_SUFFIXES, known_models, save_upload
 from core.classify import Prediction, classify
 from core.errors import ModelError, UserError
-from core.explain import METHODS, Explanation, explain_images, warm_up
+from core.explain import METHODS, Explanation, explain_images, load_in_background, warm_up_in_background
 from core.images import DecodedImage, clean_name, decode_image, file_safe
 from core.model_files import max_bytes
+from core.progress import Progress
 from core.samples import Sample, sample_images
 from core.scoring import LoadedModel, load_model, unload
 from core.spec import ModelSpec, assumed_in_words, facts_in_words
@@ -48,12 +50,33 @@ def get_model(name: str) -> LoadedModel:
     return _shared_model(name)
 
 
-@st.cache_resource(show_spinner="Loading model…")
+@st.cache_resource(show_spinner=False)  # the pages say which model is loading (`is_loaded`)
 def _shared_model(name: str) -> LoadedModel:
-    """One loaded, warmed-up model per known name, shared by every session and never mutated."""
+    """One loaded model per known name, shared by every session and never mutated; its explanations' compiles
+    run in the background (predictions need none of them)."""
     model = load_model(name)
-    warm_up(model)  # behind the loading spinner, not in the first explanation's time
+    if name not in default_models():  # those are warmed up by `start_loading`, after the first page's predictions
+        warm_up_in_background(model)
     return model
+
+
+def is_loaded(name: str) -> bool:
+    """Whether the model of that name is loaded in this process (else a page says it is loading it)."""
+    own = own_models()
+    return scoring.is_loaded(own[name] if name in own else name)
+
+
+@st.cache_resource(show_spinner=False)
+def start_loading(names: tuple[str, ...]) -> threading.Thread:
+    """Once per server process, at its first page view: loads the models a first visitor sees, in a background
+    thread, while the page draws its sidebar; then compiles what their explanations need."""
+    return load_in_background(list(names))
+
+
+def default_models() -> tuple[str, ...]:
+    """The models picked on a first visit (model A and model B: the first two known), those that are ready."""
+    known = known_models()
+    return tuple(name for name in list(known)[:2] if known[name].ready)
 
 
 class _Uploads:
@@ -172,12 +195,20 @@ def classify_images(
 
 @st.cache_data(show_spinner=False, max_entries=1024)
 def explanation(
-    model_name: str, image_hash: str, _image: DecodedImage, method: str, target: int | None, params: tuple
+    model_name: str,
+    image_hash: str,
+    _image: DecodedImage,
+    method: str,
+    target: int | None,
+    params: tuple,
+    _progress: Progress | None = None,
 ) -> Explanation:
     """One image's map (and default box) for one model and method; keyed by image content, method and
-    parameters, so switching pages or going back never recomputes."""
+    parameters, so switching pages or going back never recomputes. `_progress` counts the model passes and
+    stops them when asked: a stopped run raises `Stopped`, and nothing is cached."""
     target_list = None if target is None else [target]
-    return explain_images(get_model(model_name), [_image.pixels], method, target_list, dict(params))[0]
+    model = get_model(model_name)
+    return explain_images(model, [_image.pixels], method, target_list, dict(params), progress=_progress)[0]
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import dataset
@@ -579,3 +581,90 @@ def test_report_page_previews_the_report_it_downloads():
     # Per image: the image, two models × two methods' overlays, and each method's colour bar.
     assert "generated-1-other-dog.png" in shown and shown.count("src='data:image/jpeg;base64,") == 2 * (1 + 2 * 2 + 2)
     assert "<script" not in shown.lower()  # shown as it is, so it must stay free of scripts
+
+
+def test_choices_on_the_saliency_page_are_kept_after_a_visit_to_another_page():
+    app = _page("views/saliency.py")
+    app.segmented_control(key="saliency_method").set_value("smoothgrad").run()
+    app.number_input(key="saliency_smoothgrad_samples").set_value(4)
+    app.selectbox(key="saliency_target").set_value("dachshund")
+    app.selectbox(key="saliency_cmap").set_value("viridis")
+    app.slider(key="saliency_opacity").set_value(0.4)
+    app.radio(key="saliency_scale").set_value("Shared")
+    app.toggle(key="saliency_raw").set_value(False).run()
+    assert not app.exception, app.exception
+    chosen = _saliency_choices(app)
+    assert chosen == ("smoothgrad", 4, "dachshund", "viridis", 0.4, "Shared", False)
+
+    app.switch_page("views/classification.py").run()
+    assert not app.exception, app.exception
+    assert [s.value for s in app.subheader].count("demo-resnet") == 2  # the other page really ran
+    app.switch_page("views/saliency.py").run()
+    assert not app.exception, app.exception
+    assert _saliency_choices(app) == chosen
+    captions = [t for t in _image_captions(app) if "explaining" in t]
+    assert len(captions) == 4 and all("explaining “dachshund”" in t for t in captions)  # drawn with them, too
+
+
+def _saliency_choices(app: AppTest) -> tuple:
+    return (
+        app.segmented_control(key="saliency_method").value,
+        app.number_input(key="saliency_smoothgrad_samples").value,
+        app.selectbox(key="saliency_target").value,
+        app.selectbox(key="saliency_cmap").value,
+        app.slider(key="saliency_opacity").value,
+        app.radio(key="saliency_scale").value,
+        app.toggle(key="saliency_raw").value,
+    )
+
+
+# One control per page, each changed from its default, then checked after a visit to Classification.
+KEPT_CHOICES = {
+    "views/boxes.py": [("slider", "boxes_tol", 0.7), ("toggle", "boxes_all", False)],
+    "views/perturbation.py": [("segmented_control", "perturbation_method", "lime")],
+    "views/compare.py": [("slider", "compare_percent", 25), ("selectbox", "compare_target", "dachshund")],
+    "views/grid.py": [("radio", "grid_scale", "Shared")],
+    "views/report.py": [("multiselect", "report_methods", ["gradcam++"]), ("number_input", "report_percent", 20)],
+    "views/deploy.py": [("toggle", "deploy_samples", False)],
+    "views/present.py": [("pills", "present_method", "gradcam++")],
+}
+
+
+def test_every_pages_choices_are_kept_after_a_visit_to_another_page():
+    app = _app()
+    app.checkbox(key="sample_1").uncheck().run()  # one image keeps the pages' computations short
+    for path, choices in KEPT_CHOICES.items():
+        app.switch_page(path).run()
+        for kind, key, value in choices:
+            getattr(app, kind)(key=key).set_value(value)
+        app.run()
+        assert not app.exception, (path, app.exception)
+        app.switch_page("views/classification.py").run()
+        app.switch_page(path).run()
+        assert not app.exception, (path, app.exception)
+        kept = [getattr(app, kind)(key=key).value for kind, key, _ in choices]
+        assert kept == [value for _, _, value in choices], path
+
+
+def test_a_stopped_explanation_is_not_cached_and_the_same_request_computes_it_again():
+    from core.progress import Progress, Stopped
+    from dashboard import state
+
+    image = state.samples()[3].image
+    request = ("demo-resnet", image.sha256, image, "smoothgrad", None, (("batch_size", 2), ("samples", 6)))
+
+    class StopAtOnce(Progress):
+        def advance(self, passes: float) -> None:
+            self.stop()
+            super().advance(passes)
+
+    stopping = StopAtOnce()
+    with pytest.raises(Stopped):
+        state.explanation(*request, stopping)
+    assert stopping.done > 0  # it had begun
+    counting = Progress()
+    first = state.explanation(*request, counting)
+    assert counting.done == counting.total > 0  # computed from the start: nothing of the stopped run was kept
+    cached = Progress()
+    again = state.explanation(*request, cached)
+    assert cached.done == 0 and again is not first and np.array_equal(again.map, first.map)  # now from the cache

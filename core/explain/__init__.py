@@ -8,6 +8,8 @@ normalisation and boxes happen in the view.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -22,6 +24,7 @@ from core.explain.perturbation import SEGMENTATIONS, lime, shap_gradient, shap_p
 from core.explain.registry import Family, Method, Parameter
 from core.explain.saliency import BASELINES, completeness_error, integrated_gradients, saliency, smoothgrad
 from core.memory import guard
+from core.progress import Progress, in_background, reporting
 from core.scoring import LoadedModel
 
 # lime hands the seed to quickshift, which takes a 32-bit signed integer; the other methods share the limit.
@@ -269,10 +272,17 @@ def explain_images(
     targets: list[int] | None = None,
     params: dict | None = None,
     tol: float = 0.9,
+    *,
+    progress: Progress | None = None,
 ) -> list[Explanation]:
-    """Explains RGB uint8 images of any size for `targets` (default: each image's predicted class)."""
+    """Explains RGB uint8 images of any size for `targets` (default: each image's predicted class). `progress`
+    counts the model passes as they run (its `total` is set here) and stops between two of them when asked
+    (raising `Stopped`)."""
     chosen = METHODS[method]
-    with guard(f"Explaining with {model.name} ({chosen.title})"):
+    if progress is not None:
+        progress.total = expected_passes(chosen, params, len(images), targets is None)
+    watched = reporting(progress) if progress is not None else contextlib.nullcontext()  # else: whoever watches
+    with guard(f"Explaining with {model.name} ({chosen.title})"), watched:
         pixels = model.spec.resize(images)
         if targets is None:
             targets = model.scores(pixels).argmax(axis=1).tolist()
@@ -289,7 +299,45 @@ def explain_images(
     for image, raw, target, check in zip(images, maps, targets, checks, strict=True):
         fit = fit_box(raw, tol).scaled(image.shape[1], image.shape[0], width, height)
         results.append(Explanation(method, raw, int(target), model.spec.labels[int(target)], fit, seconds, check))
+    if progress is not None:
+        progress.finish()
     return results
+
+
+def expected_passes(method: Method, params: dict | None, images: int, find_targets: bool = True) -> int:
+    """The model passes (forward-pass equivalents) `explain_images` will count for `images` images: the method's
+    own, the forward pass that finds each image's predicted class, and the two of a method's checks."""
+    checks = 2 if method.diagnostics is not None else 0
+    return images * (method.passes(method_params(method, params)) + int(find_targets) + checks)
+
+
+def load_in_background(names: list[str]) -> threading.Thread:
+    """Starts a thread that loads the named models one after the other, then warms each up (`warm_up`): a first
+    page that needs only their predictions gets each model as soon as it is loaded (a page asking for one that is
+    being loaded waits for it, not for a second copy), and the compiles come after. A model that fails to load
+    is left for the page that asks for it to report."""
+    from core.errors import UserError
+    from core.scoring import load_model
+
+    def load_all(progress: Progress) -> None:
+        loaded = []
+        for name in names:
+            progress.check()  # the process is ending
+            try:
+                loaded.append(load_model(name))
+            except UserError:
+                continue
+        for model in loaded:
+            progress.check()
+            warm_up(model)
+
+    return in_background(load_all, "loading models")
+
+
+def warm_up_in_background(model: LoadedModel) -> threading.Thread:
+    """`warm_up` in a thread of its own: the model's predictions are ready at once, its explanations a moment
+    later."""
+    return in_background(lambda progress: warm_up(model), f"warming up {model.name}")
 
 
 def warm_up(model: LoadedModel) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import ModelError
+from core.explain.registry import FORWARD_PASSES_PER_GRADIENT_PASS
+from core.progress import passes_done
 from core.scoring import LoadedModel
 
 
@@ -69,7 +71,11 @@ def layer_gradients(
 
 def _batched(step, pixels: np.ndarray, targets: np.ndarray, batch_size: int):
     targets = np.broadcast_to(np.asarray(targets, np.int32), (len(pixels),))
-    outputs = [step(pixels[i : i + batch_size], targets[i : i + batch_size]) for i in range(0, len(pixels), batch_size)]
+    outputs = []
+    for i in range(0, len(pixels), batch_size):
+        outputs.append(step(pixels[i : i + batch_size], targets[i : i + batch_size]))
+        # Counted for whoever watches (a gradient pass costs several forward ones); where a stop was asked, stopped.
+        passes_done(min(batch_size, len(pixels) - i) * FORWARD_PASSES_PER_GRADIENT_PASS)
     return tuple(np.concatenate([o[k].numpy() for o in outputs]).astype(np.float32) for k in range(len(outputs[0])))
 
 

@@ -24,12 +24,21 @@ with controls[0]:
     )
     method, params = components.explanation_controls(sources, key="boxes")
 with controls[1]:
-    tol = st.slider("tol: share of the mass kept as each side moves in", 0.5, 0.99, 0.9, 0.01, key="boxes_tol")
-    show_all = st.toggle("Draw all 24 boxes", value=True, key="boxes_all")
+    tol = st.slider(
+        "tol: share of the mass kept as each side moves in",
+        0.5,
+        0.99,
+        0.9,
+        0.01,
+        key="boxes_tol",
+        persist_state="session",
+    )
+    show_all = st.toggle("Draw all 24 boxes", value=True, key="boxes_all", persist_state="session")
     show_split = st.toggle(
         "Show the foreground colour model",
         value=False,
         key="boxes_split",
+        persist_state="session",
         help="Gaussian mixtures of the colours of the 5% most and 30% least salient pixels; bright = colour of "
         "the foreground.",
     )

@@ -6,9 +6,10 @@ from core.images import file_safe
 from dashboard import state
 
 
-def images_and_models():
+def images_and_models(load: bool = True):
     """(images, model names) chosen in the sidebar, after the image opened from the Evaluate page (if any); stops
-    the page with a hint when either is missing."""
+    the page with a hint when either is missing. The models are loaded, saying which, unless `load` is False (the
+    page loads them itself)."""
     images, errors = state.selected_images()
     for error in errors:
         st.error(error)
@@ -26,6 +27,10 @@ def images_and_models():
     if not models:
         st.info("Pick a model in the sidebar.")
         st.stop()
+    if load:
+        from dashboard.components import load_models
+
+        load_models(models)
     return images, models
 
 

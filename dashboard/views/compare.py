@@ -30,6 +30,7 @@ with controls[1]:
         50,
         10,
         key="compare_percent",
+        persist_state="session",
         help="The share of each map's strongest pixels whose overlap is scored.",
     )
 signed = METHODS[method].signed

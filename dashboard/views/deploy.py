@@ -29,13 +29,18 @@ if not choices:
     st.stop()
 selected = state.selected_models()
 model = st.columns([2, 3])[0].selectbox(
-    "Model", choices, index=choices.index(selected[0]) if selected and selected[0] in choices else 0, key="deploy_model"
+    "Model",
+    choices,
+    index=choices.index(selected[0]) if selected and selected[0] in choices else 0,
+    key="deploy_model",
+    persist_state="session",
 )
 chosen = [selected.image for selected in state.selected_images()[0]]
 with_samples = st.toggle(
     "Also the sample images",
     value=True,
     key="deploy_samples",
+    persist_state="session",
     help="The generated dogs and photos of the sidebar, besides the images you chose there.",
 )
 samples = [sample.image for sample in state.samples()] if with_samples else []

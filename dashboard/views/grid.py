@@ -12,14 +12,15 @@ st.caption("One image through one model, explained by every method: where do the
 
 images, models = images_and_models()
 controls = st.columns([2, 2, 2])
-model = controls[0].selectbox("Model", models, key="grid_model")
+model = controls[0].selectbox("Model", models, key="grid_model", persist_state="session")
 row = controls[1].selectbox(
-    "Image", range(len(images)), format_func=lambda i: images[i].image.name, key="grid_image"
+    "Image", range(len(images)), format_func=lambda i: images[i].image.name, key="grid_image", persist_state="session"
 )  # fmt: skip
 slow = controls[2].toggle(
     "Include SHAP and LIME",
     value=False,
     key="grid_slow",
+    persist_state="session",
     help="They need hundreds of model passes each; their cost is shown before they run.",
 )
 shared = (
@@ -28,6 +29,7 @@ shared = (
         ["Per method", "Shared"],
         horizontal=True,
         key="grid_scale",
+        persist_state="session",
         help="Per method: each map's strongest evidence gets full colour. Shared: one scale for the unsigned maps and "
         "one for the signed ones; gradients share units, Grad-CAM and LIME do not, so mostly per method reads best.",
     )

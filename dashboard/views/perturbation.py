@@ -22,10 +22,14 @@ with controls[0]:
     method, params = components.explanation_controls(available, key="perturbation")
 with controls[1]:
     target = components.target_control(all_labels(models), key="perturbation_target")
-    show_raw = st.toggle("Show the raw map beside the overlay", value=False, key="perturbation_raw")
+    show_raw = st.toggle(
+        "Show the raw map beside the overlay", value=False, key="perturbation_raw", persist_state="session"
+    )
 colourmap, opacity, scale = components.colour_controls("perturbation", method)
 if method == "lime":
-    regions = st.slider("Regions shown (the strongest, for or against)", 1, 40, 10, key="perturbation_regions")
+    regions = st.slider(
+        "Regions shown (the strongest, for or against)", 1, 40, 10, key="perturbation_regions", persist_state="session"
+    )
 # SHAP and LIME take seconds per image: always show their cost and wait for a click.
 results = components.explanations_or_error(images, models, method, params, target, ask_first_above=0)
 if results is not None:

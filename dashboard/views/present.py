@@ -69,6 +69,7 @@ choice = controls[0].pills(
     default=0,
     required=True,
     key="present_images",
+    persist_state="session",
     wrap=True,
 )
 method = controls[1].pills(
@@ -78,6 +79,7 @@ method = controls[1].pills(
     default=SHOWN[0],
     required=True,
     key="present_method",
+    persist_state="session",
     wrap=True,
 )
 selected = pictures[choice if choice is not None else 0]

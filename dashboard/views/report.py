@@ -22,10 +22,17 @@ methods = controls[0].multiselect(
     default=["saliency", "gradcam++"],
     format_func=lambda m: METHODS[m].title,
     key="report_methods",
+    persist_state="session",
 )
-percent = controls[1].number_input("Top region, %", 1, 50, 10, key="report_percent")
+percent = controls[1].number_input("Top region, %", 1, 50, 10, key="report_percent", persist_state="session")
 shared = (
-    controls[2].radio("Colour scale", ["Shared by the pair", "Per model"], horizontal=True, key="report_scale")
+    controls[2].radio(
+        "Colour scale",
+        ["Shared by the pair", "Per model"],
+        horizontal=True,
+        key="report_scale",
+        persist_state="session",
+    )
     == "Shared by the pair"
 )
 st.caption(

@@ -14,7 +14,7 @@ with controls[0]:
     method, params = components.explanation_controls(gradient_and_activation_methods(), key="saliency")
 with controls[1]:
     target = components.target_control(all_labels(models), key="saliency_target")
-    show_raw = st.toggle("Show the raw map beside the overlay", value=True, key="saliency_raw")
+    show_raw = st.toggle("Show the raw map beside the overlay", value=True, key="saliency_raw", persist_state="session")
 colourmap, opacity, scale = components.colour_controls("saliency", method)
 results = components.explanations_or_error(images, models, method, params, target, ask_first_above=20)
 if results is not None:
