@@ -371,7 +371,13 @@ def map_digest(raw: np.ndarray) -> str:
 
 def shown_image(image: DecodedImage, side: int = 640) -> np.ndarray:
     """The image at display size (core.render.display_size), made once per image and side; read-only."""
-    return _drawn().get(("shown", image.sha256, side), lambda: display_size(image.pixels, side))
+
+    def shown() -> np.ndarray:
+        picture = display_size(image.pixels, side)
+        # An image already at display size comes back as itself: keep a copy, as kept arrays are made read-only.
+        return picture.copy() if picture is image.pixels else picture
+
+    return _drawn().get(("shown", image.sha256, side), shown)
 
 
 def thumbnail(image: DecodedImage) -> bytes:
