@@ -80,7 +80,8 @@ def sidebar() -> None:
             columns = st.columns(2)
             for index, sample in enumerate(samples):
                 with columns[index % 2]:
-                    st.image(sample.image.pixels, width="stretch")
+                    # Square thumbnails, so that every checkbox of a row sits level (the photos differ in shape).
+                    st.image(state.thumbnail(sample.image), width="stretch", output_format="JPEG")
                     st.checkbox(
                         sample.caption.split(": ")[1].capitalize(),
                         key=f"sample_{index}",

@@ -10,14 +10,8 @@ from core.render import (
     PER_MAP,
     SHARED,
     UNSIGNED_COLOURMAP,
-    colour_bar,
-    colour_limits,
-    colourise,
-    display_size,
-    framed,
     is_blank,
     limit_caption,
-    overlay,
     scale_sentence,
 )
 
@@ -230,10 +224,11 @@ def colour_controls(
 def colour_key(method: str, colourmap: str | None = None, *, words: bool = True) -> None:
     """The overlay's colour bar, drawn by the overlay itself, with what its colours mean (`words`)."""
     from core.explain import METHODS
+    from dashboard import state
 
     chosen = METHODS[method]
-    bar = colour_bar(chosen.signed, colourmap or chosen.colourmap, chosen.overlay_exponent)
-    st.image(bar, width="stretch", caption=f"Colours: {chosen.legend}" if words else None)
+    bar = state.colour_bar_picture(chosen.signed, colourmap or chosen.colourmap, chosen.overlay_exponent)
+    st.image(bar, width="stretch", output_format="PNG", caption=f"Colours: {chosen.legend}" if words else None)
 
 
 def blank_note(container, method: str, raw, target_label: str) -> None:
@@ -368,31 +363,42 @@ def explanation_rows(
 ) -> None:
     """One bordered row per image: for each model, the overlay (and the raw map) with its target and time, on the
     colour scale `scale`; `transform` changes what is drawn (e.g. only LIME's strongest regions), not the cached
-    result."""
+    result. Pictures are drawn once and kept (dashboard.state), so a rerun over the same maps draws nothing."""
     from core.explain import METHODS, diagnostic_in_words
+    from dashboard import state
 
     chosen = METHODS[method]
     signed = chosen.signed
     maps = {key: (transform(result.map) if transform else result.map) for key, result in results.items()}
-    limits = colour_limits(maps, signed, scale)
+    digests = {key: state.map_digest(raw) for key, raw in maps.items()}
+    limits = state.limits_of(maps, digests, signed, scale)
     for row, selected in enumerate(images):
-        shown = display_size(selected.image.pixels)
         with st.container(border=True, key=row_key(selected.image)):
             st.markdown(image_heading(selected))
             columns = st.columns(len(models) * (2 if show_raw else 1))
             for index, name in enumerate(models):
-                result, raw = results[(name, row)], maps[(name, row)]
+                result, raw, digest = results[(name, row)], maps[(name, row)], digests[(name, row)]
                 limit = limits[(name, row)]
-                picture = overlay(
-                    shown, raw, limit, signed, opacity=opacity, colourmap=colourmap, exponent=chosen.overlay_exponent
+                picture = state.overlay_picture(
+                    selected.image,
+                    raw,
+                    digest,
+                    limit,
+                    signed,
+                    opacity=opacity,
+                    colourmap=colourmap,
+                    exponent=chosen.overlay_exponent,
                 )
+                own = None if scale == PER_MAP else state.own_limit(raw, digest, signed)
+                caption = limit_caption(raw, limit, signed, scale, own)
                 column = columns[index * (2 if show_raw else 1)]
                 column.image(
                     picture,
                     width="stretch",
+                    output_format="JPEG",
                     caption=f"{name} · explaining “{result.target_label}” · {result.seconds:.2f} s"
                     # Without the raw map beside it, the overlay says which scale it is on (and how faint it is).
-                    + ("" if show_raw else f" · {limit_caption(raw, limit, signed, scale)}"),
+                    + ("" if show_raw else f" · {caption}"),
                 )
                 blank_note(column, method, raw, result.target_label)
                 for key, value in result.diagnostics.items():
@@ -400,9 +406,10 @@ def explanation_rows(
                     column.caption(reading, help=detail or None)
                 if show_raw:
                     columns[index * 2 + 1].image(
-                        framed(colourise(raw, limit, signed, colourmap)),
+                        state.raw_picture(raw, digest, limit, signed, colourmap),
                         width="stretch",
-                        caption=f"raw map, {raw.shape[1]}×{raw.shape[0]}, {limit_caption(raw, limit, signed, scale)}",
+                        output_format="PNG",
+                        caption=f"raw map, {raw.shape[1]}×{raw.shape[0]}, {caption}",
                     )
 
 

@@ -6,18 +6,21 @@ touch TensorFlow or array math themselves.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 import threading
 import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from core import scoring
+from core import render, scoring
 from core.boxes import foreground_background
 from core.catalog import UPLOAD_SUFFIXES, known_models, save_upload
 from core.classify import Prediction, classify
@@ -26,6 +29,18 @@ from core.explain import METHODS, Explanation, explain_images, load_in_backgroun
 from core.images import DecodedImage, clean_name, decode_image, file_safe
 from core.model_files import max_bytes
 from core.progress import Progress
+from core.render import (
+    blend,
+    colour_bar,
+    colour_limit,
+    colour_limits,
+    colourise,
+    display_size,
+    framed,
+    overlay_layer,
+    picture_file,
+    square_thumbnail,
+)
 from core.samples import Sample, sample_images
 from core.scoring import LoadedModel, load_model, unload
 from core.spec import ModelSpec, assumed_in_words, facts_in_words
@@ -431,3 +446,132 @@ def evaluated_images() -> list[SelectedImage]:
 
 def forget_evaluated() -> None:
     st.session_state.pop(EVALUATED_KEY, None)
+
+
+class _Drawn:
+    """Pictures drawn for the pages, shared by every session and keyed by what they show (small strings and
+    numbers, never arrays: hashing arrays on every rerun would cost as much as drawing); the least recently used
+    go first once they hold more than `budget` bytes. Arrays kept here are read-only, as they are shared."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._items: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], object]):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]
+        value = make()  # outside the lock: two sessions may draw the same picture once each, never wait on each other
+        size = _size(value)
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = (value, size)
+                self._bytes += size
+            while self._bytes > self.budget and len(self._items) > 1:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
+        return value
+
+
+def _size(value) -> int:
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+        return value.nbytes
+    if isinstance(value, bytes):
+        return len(value)
+    if hasattr(value, "nbytes"):  # an OverlayLayer
+        for array in (value.index, value.colours, value.weight):
+            array.flags.writeable = False
+        return value.nbytes
+    return 64  # numbers and short tuples
+
+
+# Layers take 5 bytes a pixel (2 MB for a 640-pixel picture), encoded pictures a tenth of that: this keeps the
+# pictures of a few pages of 8 images and 2 models at several opacities.
+DRAWN_BUDGET = 256 * 2**20
+
+
+@st.cache_resource(show_spinner=False)
+def _drawn() -> _Drawn:
+    # Made by the sidebar's thumbnails on the first visit: the blend compiles while the user picks a page.
+    render.warm_up()
+    return _Drawn(DRAWN_BUDGET)
+
+
+def map_digest(raw: np.ndarray) -> str:
+    """A short fingerprint of a map's values, shape and type, to key what is drawn from it."""
+    raw = np.ascontiguousarray(raw)
+    digest = hashlib.blake2b(raw.view(np.uint8).data, digest_size=12)
+    digest.update(f"{raw.dtype.str}{raw.shape}".encode())
+    return digest.hexdigest()
+
+
+def shown_image(image: DecodedImage, side: int = 640) -> np.ndarray:
+    """The image at display size (core.render.display_size), made once per image and side; read-only."""
+
+    def shown() -> np.ndarray:
+        picture = display_size(image.pixels, side)
+        # An image already at display size comes back as itself: keep a copy, as kept arrays are made read-only.
+        return picture.copy() if picture is image.pixels else picture
+
+    return _drawn().get(("shown", image.sha256, side), shown)
+
+
+def thumbnail(image: DecodedImage) -> bytes:
+    """The image's square thumbnail (core.render.square_thumbnail) as JPEG bytes, made once per image."""
+    return _drawn().get(("thumbnail", image.sha256), lambda: picture_file(square_thumbnail(image.pixels), photo=True))
+
+
+def limits_of(
+    maps: Mapping[tuple[Hashable, Hashable], np.ndarray], digests: Mapping, signed: bool, scale: str
+) -> dict[tuple[Hashable, Hashable], float]:
+    """core.render.colour_limits of the maps, keyed by their digests (same keys as `maps`), worked out once."""
+    key = ("limits", signed, scale, tuple((k, digests[k]) for k in maps))
+    return _drawn().get(key, lambda: colour_limits(maps, signed, scale))
+
+
+def own_limit(raw: np.ndarray, digest: str, signed: bool) -> float:
+    """core.render.colour_limit of one map, worked out once."""
+    return _drawn().get(("limit", digest, signed), lambda: colour_limit(raw, signed))
+
+
+def overlay_picture(
+    image: DecodedImage,
+    raw: np.ndarray,
+    digest: str,
+    limit: float,
+    signed: bool,
+    *,
+    opacity: float,
+    colourmap: str | None,
+    exponent: float,
+    side: int = 640,
+) -> bytes:
+    """core.render.overlay of the map (`digest` its map_digest) on the image at display size, as JPEG bytes. The
+    coloured layer is kept apart from the opacity, so a new opacity only blends."""
+    layer_key = ("layer", image.sha256, side, digest, limit, signed, colourmap, exponent)
+
+    def layer():
+        height, width = shown_image(image, side).shape[:2]
+        return overlay_layer(height, width, raw, limit, signed, colourmap=colourmap, exponent=exponent)
+
+    def picture() -> bytes:
+        coloured = _drawn().get(layer_key, layer)
+        return picture_file(blend(shown_image(image, side), coloured, opacity), photo=True)
+
+    return _drawn().get(("overlay", *layer_key, opacity), picture)
+
+
+def colour_bar_picture(signed: bool, colourmap: str | None, exponent: float) -> bytes:
+    """core.render.colour_bar as PNG bytes."""
+    key = ("colour bar", signed, colourmap, exponent)
+    return _drawn().get(key, lambda: picture_file(colour_bar(signed, colourmap, exponent), photo=False))
+
+
+def raw_picture(raw: np.ndarray, digest: str, limit: float, signed: bool, colourmap: str | None) -> bytes:
+    """The raw map coloured and framed (core.render.colourise, framed) as PNG bytes."""
+    key = ("raw", digest, limit, signed, colourmap)
+    return _drawn().get(key, lambda: picture_file(framed(colourise(raw, limit, signed, colourmap)), photo=False))

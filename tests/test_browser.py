@@ -519,6 +519,49 @@ def test_no_page_cuts_words_short_or_pictures_out_of_line(page, server, tmp_path
     page.set_viewport_size({"width": 1500, "height": 1000})
 
 
+# The sidebar's sample images: two columns of thumbnail-and-checkbox pairs. Returns, per column, the top of each
+# checkbox and the size of each thumbnail (CSS pixels).
+_SAMPLE_COLUMNS = """
+() => {
+  const expander = [...document.querySelectorAll('[data-testid=stSidebar] [data-testid=stExpander]')]
+    .find((el) => el.innerText.includes('Sample images'));
+  const row = expander.querySelector('[data-testid=stHorizontalBlock]');
+  return [...row.children].map((column) => ({
+    checkboxes: [...column.querySelectorAll('[data-testid=stCheckbox]')]
+      .map((box) => Math.round(box.getBoundingClientRect().top)),
+    pictures: [...column.querySelectorAll('[data-testid=stImage] img')]
+      .map((img) => [Math.round(img.getBoundingClientRect().width), Math.round(img.getBoundingClientRect().height)]),
+  }));
+}
+"""
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (1400, 1000)])
+def test_sample_checkboxes_in_the_sidebar_sit_level_under_thumbnails_of_one_shape(page, server, width, height):
+    from core.samples import sample_images
+
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(server)
+    page.get_by_text("demo-efficientnet", exact=True).first.wait_for()
+    _settled(page)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stSidebar] img')].every(i => i.complete && i.naturalWidth)"
+    )
+    columns = page.evaluate(_SAMPLE_COLUMNS)
+    count = len(sample_images())
+    assert [len(column["checkboxes"]) for column in columns] == [count // 2, count // 2], columns
+    for place, level in enumerate(zip(*(column["checkboxes"] for column in columns), strict=True)):
+        assert max(level) - min(level) <= 2, f"row {place + 1}: checkbox tops {level}"
+    pictures = {tuple(size) for column in columns for size in column["pictures"]}
+    assert len(pictures) == 1, f"thumbnails of {len(pictures)} sizes: {pictures}"
+    ((across, down),) = pictures
+    assert abs(across - down) <= 1 and across > 60, pictures  # square, and not shrunk to nothing
+    last = page.get_by_test_id("stSidebar").get_by_test_id("stCheckbox").last
+    last.scroll_into_view_if_needed()  # the photos, the last rows, in the picture
+    page.screenshot(path=SCREENSHOTS / f"sidebar-samples-{width}x{height}.png")
+    page.set_viewport_size({"width": 1500, "height": 1000})
+
+
 def test_no_page_asks_anything_of_another_machine(page, server):
     """Every request of a fresh visitor, on every page, goes to this server: the tab's icon included."""
     from urllib.parse import urlparse

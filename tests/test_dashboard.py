@@ -668,3 +668,73 @@ def test_a_stopped_explanation_is_not_cached_and_the_same_request_computes_it_ag
     cached = Progress()
     again = state.explanation(*request, cached)
     assert cached.done == 0 and again is not first and np.array_equal(again.map, first.map)  # now from the cache
+
+
+def test_pictures_drawn_through_the_caches_are_core_renders_own_to_the_byte():
+    """The Saliency and SHAP pages draw through dashboard.state's caches (the layer kept apart from the opacity,
+    the compiled blend, the picture kept): each file must be the file of core.render's picture, first drawn and
+    then from the cache, at a new opacity over a kept layer too."""
+    from core.render import colour_bar, colourise, display_size, framed, overlay, picture_file
+    from core.samples import sample_images
+    from dashboard import state
+
+    rng = np.random.default_rng(3)
+    photo, dog = sample_images()[10].image, sample_images()[0].image  # 512x512 drawn at 640, 160 drawn at 640
+    maps = [rng.normal(size=(224, 224)).astype(np.float32), np.outer(np.hanning(160), np.hanning(160))]
+    for image, raw in [(photo, maps[0]), (dog, maps[1]), (dog, maps[0])]:
+        digest = state.map_digest(raw)
+        settings = [(False, "viridis", 1.0, 2), (True, "viridis", 1.0, 2), (True, None, 1.5, 2), (True, None, 1.5, 3)]
+        for signed, colourmap, exponent, share in settings:  # each differs from the one before in one respect
+            limit = float(np.abs(raw).max()) / share
+            for opacity in (0.65, 0.3, 0.65):  # drawn, a new opacity over the kept layer, then from the cache
+                expected = overlay(
+                    display_size(image.pixels),
+                    raw,
+                    limit,
+                    signed,
+                    opacity=opacity,
+                    colourmap=colourmap,
+                    exponent=exponent,
+                )
+                drawn = state.overlay_picture(
+                    image, raw, digest, limit, signed, opacity=opacity, colourmap=colourmap, exponent=exponent
+                )
+                # Compared apart from the assert: pytest's diff of two 100 kB byte strings would take minutes.
+                same = drawn == picture_file(expected, photo=True)
+                assert same, (image.name, signed, opacity)
+            raw_file = state.raw_picture(raw, digest, limit, signed, colourmap)
+            same = raw_file == picture_file(framed(colourise(raw, limit, signed, colourmap)), photo=False)
+            assert same, (image.name, signed)
+    same = state.colour_bar_picture(True, None, 1.5) == picture_file(colour_bar(True, None, 1.5), photo=False)
+    assert same
+
+
+def test_a_map_that_differs_in_one_value_gets_a_picture_of_its_own():
+    raw = np.zeros((8, 8), np.float32)
+    changed = raw.copy()
+    changed[3, 3] = 1e-6
+    from dashboard import state
+
+    assert state.map_digest(raw) != state.map_digest(changed)
+    assert state.map_digest(raw) != state.map_digest(raw.astype(np.float64))  # same zeros, another type
+    assert state.map_digest(raw) != state.map_digest(raw.reshape(4, 16))
+    assert state.map_digest(raw) == state.map_digest(raw.copy())
+
+
+def test_kept_pictures_stay_within_their_budget_dropping_the_least_recently_used():
+    from dashboard.state import _Drawn
+
+    drawn = _Drawn(budget=300)
+    made = []
+
+    def make(name):
+        made.append(name)
+        return name.encode() * 100  # 100 bytes each
+
+    for name in "abc":
+        drawn.get(name, lambda name=name: make(name))
+    drawn.get("a", lambda: make("a"))  # kept: "a" is now the most recently used
+    drawn.get("d", lambda: make("d"))  # over budget: "b", the least recently used, goes
+    drawn.get("a", lambda: make("a"))
+    drawn.get("b", lambda: make("b"))
+    assert made == ["a", "b", "c", "d", "b"]

@@ -7,6 +7,8 @@ from core.render import (
     PER_IMAGE,
     PER_MAP,
     SHARED,
+    OverlayLayer,
+    blend,
     colour_bar,
     colour_limit,
     colour_limits,
@@ -17,6 +19,8 @@ from core.render import (
     is_blank,
     limit_caption,
     overlay,
+    overlay_layer,
+    resize_map,
     scale_sentence,
 )
 
@@ -147,3 +151,57 @@ def test_strongest_regions_keeps_the_largest_weights_of_either_sign():
     raw = np.array([[0.5, 0.5, -0.9], [0.1, -0.2, 0.0]], np.float32)
     np.testing.assert_allclose(strongest_regions(raw, 2), [[0.5, 0.5, -0.9], [0, 0, 0]])
     np.testing.assert_array_equal(strongest_regions(raw, 10), raw)
+
+
+def _reference_overlay(image, raw, limit, signed, *, opacity=0.6, colourmap=None, exponent=1.0):
+    """The overlay as plain float32 array operations: what the compiled blend and the cached layers replaced."""
+    height, width = image.shape[:2]
+    resized = resize_map(raw, width, height)
+    strength = np.clip(np.abs(resized) / limit, 0, 1)
+    cmap = colourmap_named(colourmap, signed)
+    if signed:
+        ends = np.array([cmap(0.0)[:3], cmap(1.0)[:3]], np.float32) * 255
+        colours = ends[(resized > 0).astype(np.intp)]
+    else:
+        colours = cmap(strength)[..., :3].astype(np.float32) * 255
+    alpha = (opacity * strength**exponent)[..., None]
+    return (image.astype(np.float32) * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+
+
+def _test_maps(rng):
+    """Maps that reach every corner of the arithmetic: smooth and noisy, clipped at the limit, values exactly on
+    the colour table's steps, exact zeros, both signs, and sizes that are and are not the image's."""
+    smooth = np.outer(np.hanning(23), np.hanning(31)).astype(np.float32) * 3
+    noisy = rng.normal(size=(40, 56)).astype(np.float32)
+    steps = (np.arange(40 * 56, dtype=np.float32).reshape(40, 56) % 257) / 256  # k/256 and 1.0 itself
+    sparse = np.where(rng.random((40, 56)) < 0.7, 0, rng.normal(size=(40, 56))).astype(np.float32)
+    return {"smooth": smooth, "noisy": noisy, "steps": steps, "sparse": sparse}
+
+
+@pytest.mark.parametrize(
+    "signed, colourmap", [(False, None), (False, "jet"), (False, "gray"), (True, None), (True, "bwr")]
+)
+def test_the_cached_layer_and_compiled_blend_draw_exactly_the_plain_overlay(signed, colourmap):
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    for name, raw in _test_maps(rng).items():
+        for limit in (float(np.abs(raw).max()), 0.5, 1.0):
+            for exponent in (1.0, 1.5):
+                layer = overlay_layer(40, 56, raw, limit, signed, colourmap=colourmap, exponent=exponent)
+                for opacity in (0.0, 0.05, 0.35, 0.65, 0.9, 1.0):
+                    expected = _reference_overlay(
+                        image, raw, limit, signed, opacity=opacity, colourmap=colourmap, exponent=exponent
+                    )
+                    np.testing.assert_array_equal(blend(image, layer, opacity), expected, err_msg=name)
+                    np.testing.assert_array_equal(
+                        overlay(image, raw, limit, signed, opacity=opacity, colourmap=colourmap, exponent=exponent),
+                        expected,
+                        err_msg=name,
+                    )
+
+
+def test_a_layer_is_blended_over_an_image_of_its_own_size_only():
+    layer = overlay_layer(4, 6, np.ones((2, 3)), 1.0, False)
+    assert isinstance(layer, OverlayLayer) and layer.weight.shape == (4, 6) and layer.nbytes > 0
+    with pytest.raises(ValueError, match="cannot be blended"):
+        blend(np.zeros((6, 4, 3), np.uint8), layer, 0.5)
