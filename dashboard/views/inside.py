@@ -55,6 +55,7 @@ def class_model_view() -> None:
     else:
         clicked = False
     columns = st.columns(len(models))
+    drawn = False
     for column, name in zip(columns, models, strict=True):
         with column:
             st.subheader(name)
@@ -79,6 +80,7 @@ def class_model_view() -> None:
                     continue
                 picture.empty()
                 note.empty()
+                drawn = True
             st.image(pictures.enlarged(result.pixels, 320), width="content",
                      caption=f"{result.target} as {name} pictures it · {result.steps} steps in "
                      f"{result.seconds:.1f} s")  # fmt: skip
@@ -92,6 +94,8 @@ def class_model_view() -> None:
             if result.history:
                 history = {"step": [step for step, _ in result.history], "score": [s for _, s in result.history]}
                 st.line_chart(history, x="step", y="score", height=140, y_label="score while ascending")
+    if drawn:
+        st.rerun()  # the button goes: every model's picture is now kept
 
 
 def feature_maps_view() -> None:
