@@ -1,5 +1,5 @@
 """Command line: `python -m core models`, `methods`, `classify`, `explain`, `report`, `evaluate`, `download`,
-`quantise` and `calibrate` (see `--help`)."""
+`quantise`, `calibrate`, `layers` and `visualize` (see `--help`)."""
 
 from __future__ import annotations
 
@@ -278,6 +278,125 @@ def command_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps(summary), flush=True)
 
 
+def command_layers(args: argparse.Namespace) -> None:
+    from core.inside.layers import spatial_layers
+    from core.scoring import load_model
+
+    model = load_model(_resolve_model(args.model, args))
+    lines = [json.dumps(layer.as_json()) for layer in spatial_layers(model)]
+    print("[\n " + ",\n ".join(lines) + "\n]")
+
+
+def _save_png(pixels, path: Path) -> str:
+    from PIL import Image
+
+    Image.fromarray(pixels).save(path)
+    return path.name
+
+
+def command_visualise(args: argparse.Namespace) -> None:
+    """`visualize class|features|filters|patches`: PNGs and a JSON record in --out, the record printed too."""
+    import time
+
+    from core.inside import pictures
+    from core.inside.layers import default_layer, layer_named
+    from core.scoring import load_model
+
+    spec = _resolve_model(args.model, args)
+    images = [_read_image(path) for path in args.images]  # a bad image fails before the model loads
+    model = load_model(spec)
+    model.require_gradients("Looking inside the model")
+    stem = Path(spec.name).name.replace(" ", "-")
+    if getattr(args, "count", 1) < 1:
+        raise UserError("--count must be at least 1.")
+    if args.what == "class":
+        record = _class_model_files(model, args, stem)
+    else:
+        layer = args.layer or default_layer(model)
+        layer_named(model, layer)  # one sentence naming the layers if it has no such layer
+        args.out.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        if args.what == "features":
+            record = _feature_map_files(model, images, args, layer, stem, pictures)
+        elif args.what == "filters":
+            record = _filter_pattern_files(model, args, layer, stem, pictures)
+        else:
+            record = _patch_files(model, images, args, layer, stem, pictures)
+        record["seconds"] = round(time.perf_counter() - started, 2)
+    name = f"{stem}.{args.what}" + (f".{record['layer']}" if "layer" in record else "")
+    (args.out / f"{name}.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    print(json.dumps(record), flush=True)
+
+
+def _class_model_files(model, args: argparse.Namespace, stem: str) -> dict:
+    import time
+
+    from core.inside.class_model import PRESET_STEPS, class_model, settings_in_words, target_index
+
+    target_index(model, args.target)  # one sentence naming the classes
+    steps = args.steps or PRESET_STEPS[args.preset]
+    shown = [0.0]
+
+    def progress(state) -> None:
+        if time.perf_counter() - shown[0] > 5 or state.step == state.steps:
+            shown[0] = time.perf_counter()
+            print(f"step {state.step} of {state.steps}: score {state.objective[0]:.3f}", file=sys.stderr, flush=True)
+
+    result = class_model(model, args.target, args.preset, steps, progress=progress)
+    args.out.mkdir(parents=True, exist_ok=True)
+    label = result.target.replace(" ", "-").replace("/", "-")
+    picture = _save_png(result.pixels, args.out / f"{stem}.class.{label}.{args.preset}.png")
+    return {**result.as_json(), "image": picture, "settings": settings_in_words(args.preset)}
+
+
+def _feature_map_files(model, images, args, layer: str, stem: str, pictures) -> dict:
+    from core.inside.features import feature_maps
+
+    records = []
+    for path, image in zip(args.images, images, strict=True):
+        maps = feature_maps(model, image.pixels, layer)
+        channels = maps.order if args.all else maps.order[: args.count]
+        tiles = pictures.channel_tiles(maps.maps, channels, maps.limit, maps.signed)
+        grid = pictures.grid(tiles, min(8, len(tiles)), [f"#{c}" for c in channels])
+        picture = _save_png(grid, args.out / f"{Path(path).stem}.{stem}.features.{layer}.png")
+        strongest = [{"channel": int(c), "mean_abs": round(float(maps.strength[c]), 5)} for c in channels]
+        records.append({"image": path, "picture": picture, "limit": round(maps.limit, 5), "channels": strongest})
+    return {"model": model.name, "layer": layer, "shape": list(maps.maps.shape), "images": records}
+
+
+def _filter_pattern_files(model, args, layer: str, stem: str, pictures) -> dict:
+    from core.inside.filters import filter_patterns
+
+    patterns = filter_patterns(model, layer, count=args.count, steps=args.steps)
+    tiles = [pictures.enlarged(p, 96) for p in patterns.pixels]
+    grid = pictures.grid(tiles, min(8, len(tiles)), [f"#{f}" for f in patterns.filters])
+    picture = _save_png(grid, args.out / f"{stem}.filters.{layer}.png")
+    return {
+        "model": model.name,
+        "layer": layer,
+        "picture": picture,
+        "steps": patterns.steps,
+        "filters": [{"filter": int(f), "mean_activation": round(float(a), 5)}
+                    for f, a in zip(patterns.filters, patterns.activation, strict=True)],
+    }  # fmt: skip
+
+
+def _patch_files(model, images, args, layer: str, stem: str, pictures) -> dict:
+    from core.inside.patches import exciting_patches
+
+    patches, sized = exciting_patches(model, [image.pixels for image in images], layer, args.filter, count=args.count)
+    crops = pictures.grid([pictures.enlarged(p.pixels, 96) for p in patches], len(patches),
+                          [f"{p.activation:.3g}" for p in patches])  # fmt: skip
+    picture = _save_png(crops, args.out / f"{stem}.patches.{layer}.{args.filter}.png")
+    records = []
+    for rank, patch in enumerate(patches, start=1):
+        source = _save_png(pictures.with_box(sized[patch.image], patch.box),
+                           args.out / f"{stem}.patches.{layer}.{args.filter}.{rank}.png")  # fmt: skip
+        records.append({"rank": rank, "image": args.images[patch.image], "activation": round(patch.activation, 5),
+                        "box": list(patch.box), "position": list(patch.position), "picture": source})  # fmt: skip
+    return {"model": model.name, "layer": layer, "filter": args.filter, "picture": picture, "patches": records}
+
+
 def _params_per_method(methods: list[str], texts: dict[str, str]) -> dict:
     """Each --param goes to every chosen method that has it, converted and checked by that method; one no
     method has is an error."""
@@ -440,6 +559,50 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--count", type=int, default=1000, help="number of generated pictures")
     calibrate.add_argument("--write", action="store_true", help="write the result into the model's card")
     calibrate.set_defaults(run=command_calibrate)
+    layers = commands.add_parser("layers", help="print the layers the inside-the-model pages offer, as JSON")
+    layers.add_argument("--model", required=True, help="model name or model file/folder")
+    _add_model_options(layers)
+    layers.set_defaults(run=command_layers)
+    visualise = commands.add_parser(
+        "visualize",
+        help="look inside a model: its class model, feature maps, filter patterns or the patches that excite a "
+        "filter (PNGs and a JSON record in --out)",
+    )
+    kinds = visualise.add_subparsers(dest="what", required=True)
+    helps = {
+        "class": "the image the model takes to be most like a class (gradient ascent on its score)",
+        "features": "each channel's activation of a layer for each image, strongest first, on one colour scale",
+        "filters": "for each filter of a layer, the input that excites it most (gradient ascent)",
+        "patches": "the image patches (receptive fields) where a filter is most active",
+    }
+    for what, text in helps.items():
+        kind = kinds.add_parser(what, help=text)
+        kind.add_argument("--model", required=True, help="model name or model file/folder")
+        _add_model_options(kind)
+        if what == "class":
+            kind.add_argument("--target", required=True, help="the class label to draw")
+            kind.add_argument("--preset", choices=("seed", "regularised"), default="regularised",
+                              help="seed (Simonyan et al. 2014) or regularised (docs/methods.md)")  # fmt: skip
+            kind.add_argument("--steps", type=int, help="ascent steps (default 3000 for seed, 512 for regularised)")
+        else:
+            kind.add_argument("--layer", required=what != "features",
+                              help="layer name (python -m core layers lists them)"
+                              + ("; default: the last convolutional stage" if what == "features" else ""))  # fmt: skip
+        if what in ("features", "filters", "patches"):
+            default = 8 if what == "patches" else 16
+            kind.add_argument("--count", type=int, default=default,
+                              help=f"{'channels (strongest first)' if what == 'features' else what} to show "
+                              f"(default {default})")  # fmt: skip
+        if what == "features":
+            kind.add_argument("--all", action="store_true", help="show every channel")
+        if what == "filters":
+            kind.add_argument("--steps", type=int, default=48, help="ascent steps per filter (default 48)")
+        if what == "patches":
+            kind.add_argument("--filter", type=int, required=True, help="the filter's number in the layer")
+        kind.add_argument("--out", type=Path, required=True, help="folder for the PNGs and the JSON record")
+        if what in ("features", "patches"):
+            kind.add_argument("images", nargs="+", metavar="IMAGE")
+        kind.set_defaults(run=command_visualise, **({} if what in ("features", "patches") else {"images": []}))
     return parser
 
 

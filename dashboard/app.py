@@ -235,6 +235,7 @@ def run() -> None:
         st.Page(VIEWS / "perturbation.py", title="SHAP and LIME", icon=":material/extension:"),
         st.Page(VIEWS / "compare.py", title="Compare models", icon=":material/compare:"),
         st.Page(VIEWS / "grid.py", title="Method grid", icon=":material/grid_view:"),
+        st.Page(VIEWS / "inside.py", title="Inside the model", icon=":material/layers:"),
         st.Page(VIEWS / "report.py", title="Report", icon=":material/description:"),
         st.Page(VIEWS / "evaluation.py", title="Evaluate", icon=":material/fact_check:"),
         st.Page(VIEWS / "deploy.py", title="Deployment check", icon=":material/rocket_launch:"),

@@ -575,3 +575,122 @@ def raw_picture(raw: np.ndarray, digest: str, limit: float, signed: bool, colour
     """The raw map coloured and framed (core.render.colourise, framed) as PNG bytes."""
     key = ("raw", digest, limit, signed, colourmap)
     return _drawn().get(key, lambda: picture_file(framed(colourise(raw, limit, signed, colourmap)), photo=False))
+
+
+# --- Inside the model: class models, feature maps, filter patterns, exciting patches ----------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def inside_layers(model_name: str) -> list:
+    """The layers the inside-the-model page offers for a model (core.inside.layers.LayerInfo), in running order."""
+    from core.inside.layers import spatial_layers
+
+    return spatial_layers(get_model(model_name))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def inside_default_layer(model_name: str) -> str:
+    from core.inside.layers import default_layer
+
+    return default_layer(get_model(model_name))
+
+
+@st.cache_data(show_spinner="Reading the layer…", max_entries=256)
+def layer_feature_maps(model_name: str, image_hash: str, _image: DecodedImage, layer: str):
+    """One image's feature maps at a layer (core.inside.features.FeatureMaps), keyed by image content."""
+    from core.inside.features import feature_maps
+
+    return feature_maps(get_model(model_name), _image.pixels, layer)
+
+
+class _ClassModels:
+    """Finished class models by (model, class, preset, steps), shared by every session: each costs seconds to
+    minutes, and the same request gives the same picture. The oldest go first beyond `size`."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._results: dict[tuple, object] = {}
+
+    def get(self, key: tuple):
+        with self._lock:
+            return self._results.get(key)
+
+    def put(self, key: tuple, result) -> None:
+        with self._lock:
+            self._results[key] = result
+            while len(self._results) > self.size:
+                self._results.pop(next(iter(self._results)))
+
+
+@st.cache_resource(show_spinner=False)
+def _class_models() -> _ClassModels:
+    return _ClassModels()
+
+
+def class_model_key(model_name: str, target: str, preset: str, steps: int) -> tuple:
+    return (model_name, target, preset, int(steps))
+
+
+def cached_class_model(model_name: str, target: str, preset: str, steps: int):
+    """The finished class model for these choices, or None (never computes)."""
+    return _class_models().get(class_model_key(model_name, target, preset, steps))
+
+
+def draw_class_model(model_name: str, target: str, preset: str, steps: int, progress=None, stop=None):
+    """Computes a class model (core.inside.class_model.ClassModel) with `progress` called every few steps; kept
+    for every session unless it was stopped early."""
+    from core.inside.class_model import class_model
+
+    key = class_model_key(model_name, target, preset, steps)
+    result = _class_models().get(key)
+    if result is None:
+        result = class_model(get_model(model_name), target, preset, steps, chunk=10, progress=progress, stop=stop)
+        if not result.stopped:
+            _class_models().put(key, result)
+    return result
+
+
+def probability_of(model_name: str, pixels: np.ndarray, label: str) -> float | None:
+    """What a model says of a picture (any size, RGB uint8): the probability of `label`, None when it is not one of
+    its classes."""
+    model = get_model(model_name)
+    if label not in model.spec.labels:
+        return None
+    sized = model.spec.resize([pixels])
+    return float(model.probabilities(sized)[0, model.spec.labels.index(label)])
+
+
+def seconds_per_ascent_step(model_name: str) -> float:
+    """Expected time of one ascent step of one image: a forward and a backward pass, three forward passes."""
+    return 3 * get_model(model_name).seconds_per_image
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def layer_filter_patterns(model_name: str, layer: str, count: int, steps: int):
+    """The first `count` filters' patterns of a layer (core.inside.filters.FilterPatterns)."""
+    from core.inside.filters import filter_patterns
+
+    return filter_patterns(get_model(model_name), layer, count=count, steps=steps)
+
+
+PATCH_SOURCES = ("sample images", "the bundled labelled set (200 generated dogs)")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _patch_source_images(source: str) -> list[np.ndarray]:
+    if source == PATCH_SOURCES[0]:
+        return [sample.image.pixels for sample in samples()]
+    from core.evaluation import bundled_set
+    from core.evaluation.data import load_image
+
+    return [load_image(image).pixels for image in bundled_set().images]
+
+
+@st.cache_data(show_spinner="Finding the patches…", max_entries=64)
+def filter_patches(model_name: str, layer: str, filter_index: int, count: int, source: str):
+    """The `count` patches of the source images where a filter is most active, and the model-sized images."""
+    from core.inside.patches import exciting_patches
+
+    images = _patch_source_images(source)
+    return exciting_patches(get_model(model_name), images, layer, filter_index, count=count)

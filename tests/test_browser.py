@@ -487,7 +487,8 @@ def test_no_page_cuts_words_short_or_pictures_out_of_line(page, server, tmp_path
     page.locator(".st-key-uploads").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(photo))
     _settled(page)
     problems = {}
-    pages = ["Classification", "Saliency", "Bounding boxes", "Compare models", "Method grid", "Report", "Evaluate"]
+    pages = ["Classification", "Saliency", "Bounding boxes", "Compare models", "Method grid", "Inside the model"]
+    pages += ["Report", "Evaluate"]
     for title in [*pages, "Deployment check", "Presentation"]:
         page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
         _settled(page)
@@ -562,6 +563,36 @@ def test_sample_checkboxes_in_the_sidebar_sit_level_under_thumbnails_of_one_shap
     page.set_viewport_size({"width": 1500, "height": 1000})
 
 
+@pytest.mark.parametrize("width, height", [(1280, 720), (1400, 1000)])
+def test_inside_the_model_draws_both_class_models_and_says_what_each_model_makes_of_them(page, server, width, height):
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text("Inside the model", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    steps = main.get_by_label("Steps")
+    steps.fill("30")
+    steps.press("Enter")
+    _settled(page)
+    if main.get_by_role("button", name="Draw the class model").count():  # not drawn yet in this server
+        main.get_by_role("button", name="Draw the class model").click()
+    # Each model's own probability, and the other model's on the same picture.
+    expect(main.get_by_text(re.compile(r"\(its own\): P\(dachshund\) = "))).to_have_count(2, timeout=300_000)
+    _settled(page)
+    assert main.get_by_test_id("stImage").count() == 2
+    problems = page.evaluate(_LAYOUT_PROBLEMS)
+    page.screenshot(path=SCREENSHOTS / f"inside-class-{width}x{height}.png")
+    main.get_by_text("Feature maps", exact=True).click()
+    main.get_by_text(re.compile(r"strongest \(mean \|activation\|\) first")).first.wait_for(timeout=180_000)
+    _settled(page)
+    problems += page.evaluate(_LAYOUT_PROBLEMS)
+    page.screenshot(path=SCREENSHOTS / f"inside-features-{width}x{height}.png")
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    assert problems == []
+
+
 def test_no_page_asks_anything_of_another_machine(page, server):
     """Every request of a fresh visitor, on every page, goes to this server: the tab's icon included."""
     from urllib.parse import urlparse
@@ -575,7 +606,7 @@ def test_no_page_asks_anything_of_another_machine(page, server):
     _wait_until_idle(visitor)
     links = visitor.get_by_test_id("stSidebarNavLink")
     titles = [links.nth(i).inner_text().strip().splitlines()[-1].strip() for i in range(links.count())]
-    assert len(titles) == 10
+    assert len(titles) == 11
     for title in sorted(titles, key=lambda title: title == "Presentation"):  # it hides the sidebar: last
         visitor.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
         visitor.get_by_test_id("stMain").locator("h1").first.wait_for()

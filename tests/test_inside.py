@@ -1,0 +1,235 @@
+"""Known answers for looking inside the model: the ascent's optimum, BatchNorm left as it was, feature maps of a
+hand-set kernel, receptive fields worked out by hand, and the bundled models' class models."""
+
+import numpy as np
+import pytest
+from conftest import linear_model
+
+from core.errors import ModelError
+from core.inside.ascent import AscentSettings
+from core.inside.class_model import PRESETS, class_ascent, class_model, score_graph
+from core.inside.features import feature_maps
+from core.inside.filters import filter_patterns
+from core.inside.layers import default_layer, layer_named, receptive_fields, spatial_layers
+from core.inside.patches import exciting_patches
+from core.scoring import LoadedModel
+from core.spec import ModelSpec
+
+
+def _loaded(model, tmp_path, size=(8, 8), color="rgb", labels=("no", "yes"), layer=None):
+    spec = ModelSpec("hand-built", tmp_path / "x.keras", size, labels, "raw", color, "sigmoid", layer)
+    return LoadedModel(spec, model)
+
+
+def _linear_ascent(keras, tmp_path, steps, batch_norm_training=False):
+    weights = np.random.default_rng(0).normal(size=(8, 8, 3)).astype(np.float32)
+    loaded = _loaded(linear_model(keras, weights, 0.5), tmp_path)
+    l2 = 0.01
+    settings = AscentSettings(
+        "pixels", learning_rate=0.3, epsilon=1e-12, l2=l2, batch_norm_training=batch_norm_training
+    )
+    result = class_ascent(loaded, 1, steps, settings, np.zeros((8, 8, 3), np.float32), np.eye(3, dtype=np.float32))
+    optimum = weights / (2 * l2)  # the gradient of w·x − λ‖x‖² is zero there
+    return np.linalg.norm(result.pixels[0] - optimum) / np.linalg.norm(optimum)
+
+
+def test_ascent_on_a_linear_score_with_an_l2_penalty_reaches_w_over_two_lambda(keras, tmp_path):
+    assert _linear_ascent(keras, tmp_path, 1500) < 0.01
+    assert _linear_ascent(keras, tmp_path, 1500, batch_norm_training=True) < 0.01  # the replayed graph too
+    assert _linear_ascent(keras, tmp_path, 40) > 0.1  # the check can fail: 40 steps of 0.3 do not get there
+
+
+def _batch_norm_model(keras):
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(keras.layers.Rescaling(1 / 255)(inputs))
+    x = keras.layers.BatchNormalization(name="bn", momentum=0.5)(x)
+    x = keras.layers.Activation("relu", name="relu")(x)
+    logit = keras.layers.Dense(1, name="logit")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, keras.layers.Activation("sigmoid")(logit))
+    bn = model.get_layer("bn")
+    bn.moving_mean.assign(np.full(4, 0.3, np.float32))
+    bn.moving_variance.assign(np.full(4, 2.0, np.float32))
+    return model
+
+
+def test_batchnorm_in_training_mode_uses_the_images_statistics_and_leaves_the_moving_ones_as_they_were(keras, tmp_path):
+    import tensorflow as tf
+
+    model = _batch_norm_model(keras)
+    loaded = _loaded(model, tmp_path)
+    bn = model.get_layer("bn")
+    before = [v.numpy().copy() for v in (bn.moving_mean, bn.moving_variance)]
+    pixels = np.random.default_rng(4).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
+    inference = loaded.scores(pixels)
+    result = class_model(loaded, "yes", "seed", 30, training_mean=np.full((8, 8, 3), 120, np.float32),
+                         colour=np.eye(3, dtype=np.float32))  # fmt: skip
+    replayed = score_graph(loaded, batch_norm_training=True)(tf.constant(pixels)).numpy()
+    assert result.steps == 30
+    for kept, variable in zip(before, (bn.moving_mean, bn.moving_variance), strict=True):
+        np.testing.assert_array_equal(variable.numpy(), kept)
+    np.testing.assert_allclose(loaded.scores(pixels), inference, rtol=1e-6)  # the model answers as before
+    # The replay is the model in training mode (batch statistics) ...
+    training = loaded.score_model(loaded.preprocess_graph(tf.constant(pixels)), training=True).numpy()[:, 0]
+    np.testing.assert_allclose(replayed[:, 1], training, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(replayed, inference, atol=1e-3)
+    # ... and a plain training-mode call, as Keras makes it, does move the statistics: the check above can fail.
+    assert not np.array_equal(bn.moving_mean.numpy(), before[0])
+
+
+def _hand_set_convnet(keras):
+    """6x6 one-channel input -> 3x3 'valid' conv with two hand-set kernels (a horizontal difference, a box sum)."""
+    inputs = keras.Input((6, 6, 1))
+    conv = keras.layers.Conv2D(2, 3, name="conv")
+    pooled = keras.layers.GlobalAveragePooling2D()(conv(inputs))
+    dense = keras.layers.Dense(1, name="logit")
+    model = keras.Model(inputs, keras.layers.Activation("sigmoid")(dense(pooled)))
+    kernel = np.zeros((3, 3, 1, 2), np.float32)
+    kernel[1, 1, 0, 0], kernel[1, 0, 0, 0] = 1.0, -1.0
+    kernel[:, :, 0, 1] = 1.0 / 9
+    conv.set_weights([kernel, np.array([0.5, 0.0], np.float32)])
+    dense.set_weights([np.ones((2, 1), np.float32), np.zeros(1, np.float32)])
+    return model
+
+
+def test_feature_maps_of_a_hand_set_convolution_are_the_hand_computed_ones(keras, tmp_path):
+    loaded = _loaded(_hand_set_convnet(keras), tmp_path, (6, 6), "grayscale", layer="conv")
+    image = (np.arange(36, dtype=np.uint8).reshape(6, 6) * 7)[..., None].repeat(3, axis=2)
+    x = image[..., 0].astype(np.float64)
+    difference = np.array([[x[i + 1, j + 1] - x[i + 1, j] + 0.5 for j in range(4)] for i in range(4)])
+    box = np.array([[x[i : i + 3, j : j + 3].mean() for j in range(4)] for i in range(4)])
+    result = feature_maps(loaded, image, "conv")
+    np.testing.assert_allclose(result.maps[..., 0], difference, rtol=1e-5)  # 7.5 everywhere
+    np.testing.assert_allclose(result.maps[..., 1], box, rtol=1e-5)
+    assert list(result.order) == [1, 0]  # the box sum (mean 122.5) is the stronger channel
+    assert not result.signed and result.limit == pytest.approx(
+        np.percentile(np.r_[difference.ravel(), box.ravel()], 99.5)
+    )
+
+
+def test_receptive_fields_of_a_hand_built_two_layer_network(keras):
+    inputs = keras.Input((16, 16, 1))
+    first = keras.layers.Conv2D(1, 3, name="first")(inputs)  # valid, stride 1: 3 pixels, one apart
+    second = keras.layers.Conv2D(1, 3, strides=2, name="second")(first)  # 5 pixels, two apart
+    same = keras.layers.Conv2D(1, 3, strides=2, padding="same", name="same")(inputs)  # 16 -> 8: no padding before
+    after = keras.layers.Conv2D(1, 3, padding="same", name="after")(same)  # one padded cell before: starts at -2
+    fields = receptive_fields(keras.Model(inputs, [second, after]))
+    assert fields["first"].box(0, 0, 16, 16) == (0, 0, 3, 3)
+    assert fields["second"].box(2, 3, 16, 16) == (6, 4, 11, 9)  # rows 2·2 .. 2·2+4, columns 2·3 .. 2·3+4
+    assert (fields["same"].start_y, fields["same"].jump_y, fields["same"].size_y) == (0, 2, 3)
+    assert (fields["after"].start_y, fields["after"].jump_y, fields["after"].size_y) == (-2, 2, 7)
+    assert fields["after"].box(0, 7, 16, 16) == (12, 0, 16, 5)  # clipped at the image's edges
+
+
+def test_receptive_field_is_where_the_gradient_of_a_position_is_nonzero(keras):
+    import tensorflow as tf
+
+    inputs = keras.Input((20, 20, 1))
+    x = keras.layers.Conv2D(1, 3, strides=2, padding="same", use_bias=False, name="a")(inputs)
+    x = keras.layers.Conv2D(1, 5, padding="same", use_bias=False, name="b")(x)
+    x = keras.layers.AveragePooling2D(2, name="pool")(keras.layers.Add(name="sum")([x, x]))
+    x = keras.layers.Conv2D(1, 3, dilation_rate=2, padding="same", use_bias=False, name="c")(x)
+    model = keras.Model(inputs, x)
+    for layer in ("a", "b", "c"):
+        model.get_layer(layer).set_weights([np.ones_like(model.get_layer(layer).get_weights()[0])])
+    field = receptive_fields(model)["c"]
+    image = tf.constant(np.ones((1, 20, 20, 1), np.float32))
+    for i, j in [(0, 0), (2, 3), (4, 4)]:
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            value = model(image)[0, i, j, 0]
+        rows, columns = np.nonzero(tape.gradient(value, image).numpy()[0, ..., 0])
+        support = (columns.min(), rows.min(), columns.max() + 1, rows.max() + 1)
+        assert field.box(i, j, 20, 20) == support, (i, j)
+
+
+def test_the_patch_that_excites_a_filter_is_its_receptive_field_over_the_bright_square(keras, tmp_path):
+    inputs = keras.Input((16, 16, 1))
+    first = keras.layers.Conv2D(1, 3, use_bias=False, name="first")(inputs)
+    second = keras.layers.Conv2D(1, 3, strides=2, use_bias=False, name="second")(first)
+    logit = keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(second))
+    model = keras.Model(inputs, keras.layers.Activation("sigmoid")(logit))
+    for name in ("first", "second"):
+        model.get_layer(name).set_weights([np.ones((3, 3, 1, 1), np.float32)])
+    loaded = _loaded(model, tmp_path, (16, 16), "grayscale")
+    dark, bright = np.zeros((16, 16, 3), np.uint8), np.zeros((16, 16, 3), np.uint8)
+    bright[8:13, 10:15] = 200  # exactly the field of position (4, 5): rows 8..12, columns 10..14
+    patches, sized = exciting_patches(loaded, [dark, bright], "second", 0, count=3)
+    assert patches[0].image == 1 and patches[0].position == (4, 5) and patches[0].box == (10, 8, 15, 13)
+    np.testing.assert_array_equal(patches[0].pixels, sized[1, 8:13, 10:15])
+    assert patches[0].activation == pytest.approx(200 * 81)  # two 3x3 sums: weights (1, 2, 3, 2, 1) ⊗ (1, 2, 3, 2, 1)
+    assert [p.activation for p in patches] == sorted((p.activation for p in patches), reverse=True)
+
+
+def _nested(keras):
+    keras.utils.set_random_seed(5)
+    base_in = keras.Input((16, 16, 3))
+    features = keras.layers.Conv2D(6, 3, activation="relu", name="features")(
+        keras.layers.Conv2D(4, 3, name="c1")(base_in)
+    )
+    base = keras.Model(base_in, features, name="base")
+    outer_in = keras.Input((16, 16, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(base(keras.layers.Rescaling(1 / 255)(outer_in)))
+    return keras.Model(outer_in, keras.layers.Activation("sigmoid")(keras.layers.Dense(1, name="logit")(pooled)))
+
+
+def test_layers_of_a_nested_base_network_are_offered_and_read(keras, tmp_path):
+    model = _nested(keras)
+    loaded = _loaded(model, tmp_path, (16, 16))
+    layers = spatial_layers(loaded)
+    assert [(layer.name, layer.kind, layer.output_shape, layer.inside) for layer in layers] == [
+        ("c1", "Conv2D", (14, 14, 4), "base"),
+        ("features", "Conv2D", (12, 12, 6), "base"),
+    ]
+    assert default_layer(loaded) == "features"
+    image = np.random.default_rng(6).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    inner = model.get_layer("base")
+    expected = keras.Model(inner.inputs, inner.get_layer("features").output)(image[None].astype(np.float32) / 255)
+    np.testing.assert_allclose(feature_maps(loaded, image, "features").maps, expected.numpy()[0], rtol=1e-5, atol=1e-6)
+    assert receptive_fields(model)["features"].size_y == 5
+
+
+def test_an_unknown_layer_or_class_is_one_sentence_naming_the_choices(keras, tmp_path):
+    loaded = _loaded(_nested(keras), tmp_path, (16, 16))
+    with pytest.raises(ModelError, match=r"no layer called 'conv9'; its layers are: c1, features\.$"):
+        layer_named(loaded, "conv9")
+    with pytest.raises(ModelError, match=r"no class 'cat'; its classes: no, yes\.$"):
+        class_model(loaded, "cat", "seed", 1)
+    with pytest.raises(ModelError, match=r"no class model preset 'fancy'; choose seed or regularised\.$"):
+        class_model(loaded, "yes", "fancy", 1)
+    with pytest.raises(ModelError, match=r"features has filters 0 to 5; 6 is not one of them\.$"):
+        filter_patterns(loaded, "features", [6])
+
+
+def test_each_filter_pattern_excites_its_own_filter_most(keras, tmp_path):
+    inputs = keras.Input((16, 16, 3))
+    conv = keras.layers.Conv2D(2, 1, name="colour")  # filter 0 likes red over blue, filter 1 blue over red
+    logit = keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(conv(keras.layers.Rescaling(1 / 255)(inputs))))
+    model = keras.Model(inputs, keras.layers.Activation("sigmoid")(logit))
+    conv.set_weights([np.array([[[[1, -1], [0, 0], [-1, 1]]]], np.float32), np.zeros(2, np.float32)])
+    loaded = _loaded(model, tmp_path, (16, 16))
+    patterns = filter_patterns(loaded, "colour", count=2, steps=24)
+    red, blue = (patterns.pixels[k].reshape(-1, 3).mean(axis=0) for k in (0, 1))
+    assert red[0] - red[2] > 40 and blue[2] - blue[0] > 40, (red, blue)
+    assert list(patterns.filters) == [0, 1] and (patterns.activation > 0).all()
+
+
+@pytest.mark.parametrize("name", ["demo-resnet", "demo-efficientnet"])
+def test_each_bundled_models_class_model_is_that_class_to_it(bundled_models, name):
+    model = bundled_models[name]
+    for label in model.spec.labels:
+        result = class_model(model, label, "regularised", 48, chunk=48)
+        assert result.probability >= 0.99, (name, label, result.probability)
+    # The same number of steps from the same start, but ascending the other class's score, is not this class.
+    other = class_model(model, model.spec.labels[0], "regularised", 48, chunk=48)
+    assert model.probabilities(other.pixels[None].astype(np.float32))[0, 1] < 0.01
+
+
+def test_presets_keep_the_documented_numbers():
+    seed = PRESETS["seed"]
+    assert (seed.learning_rate, seed.epsilon, seed.batch_norm_training, seed.parameterisation) == (
+        0.3,
+        1e-12,
+        True,
+        "pixels",
+    )
