@@ -26,6 +26,7 @@ from core.trust.localisation import (
     energy_in_box,
     localisation_report,
     part_shares,
+    peak_part,
     pointing_chance,
     pointing_hit,
     pointing_tolerance,
@@ -205,6 +206,20 @@ def test_part_shares_add_up_and_find_the_cue():
     assert "cue" not in part_shares(np.ones((160, 160)), Truth.of_generated(dataset.generate(8, 0)))
 
 
+def test_the_peak_part_is_the_part_under_the_maps_maximum():
+    dogs = (dataset.generate(8, i, label=1, cue="dachshund") for i in range(20))
+    dog = next(d for d in dogs if d.distractors.any() and (d.parts == dataset.PARTS.index("head")).any())
+    truth = Truth.of_generated(dog)
+    for place in ("cue", "head", "background", "distractors"):
+        where = dog.distractors if place == "distractors" else dog.parts == dataset.PARTS.index(place)
+        where = where & ~dog.distractors if place == "background" else where
+        ys, xs = np.nonzero(where)
+        raw = np.zeros((160, 160))
+        raw[ys[len(ys) // 2], xs[len(xs) // 2]] = 1.0
+        assert peak_part(raw, truth) == place
+    assert peak_part(np.zeros((160, 160)), truth) is None  # a constant map points nowhere
+
+
 def test_a_map_on_the_dog_localises_better_than_the_references():
     dog = dataset.generate(8, 3)
     report = localisation_report((dog.parts > 0).astype(np.float32), Truth.of_generated(dog))
@@ -215,6 +230,7 @@ def test_a_map_on_the_dog_localises_better_than_the_references():
     assert report.map.parts["background"] == 0 and report.map.parts["distractors"] == 0
     shown = report.as_json()
     assert shown["pointing_hit"] is True and set(shown["reference"]) == {"random", "centre", "uniform"}
+    assert all(isinstance(r["pointing_hit"], float) for r in shown["reference"].values())  # shares of hits
 
 
 def test_truth_scales_to_the_image_and_refuses_a_box_outside_it(tmp_path):

@@ -12,7 +12,7 @@ image; every other step of every map goes through the model in batches (`LoadedM
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -159,62 +159,40 @@ def deletion_insertion(
     ranks = [pixel_ranks(as_map(maps[name], height, width, f"The map '{name}'")) for name in names]
     background = substrate_of(pixels, substrate)
     counts = _step_counts(height * width, steps)
-
-    def images() -> Iterator[np.ndarray]:
-        yield pixels
-        yield background
-        for rank in ranks:
-            for count in counts[1:-1]:
-                yield np.where((rank < count)[:, :, None], background, pixels)  # deletion: the strongest go first
-            for count in counts[1:-1]:
-                yield np.where((rank < count)[:, :, None], pixels, background)  # insertion: the strongest come first
-
+    inner = counts[1:-1]
+    # Every image to run, as (which map, how many of its strongest pixels are taken, insertion or deletion): the
+    # image (nothing deleted) and the substrate (nothing inserted) first, the ends of every curve, then each map's
+    # inner steps.
+    jobs = [(0, 0, False), (0, 0, True)] + [
+        (number, count, inserting) for number in range(len(names)) for inserting in (False, True) for count in inner
+    ]
     total = deletion_insertion_passes(len(names), steps)
-    probabilities = _probabilities(model, images(), total, target, batch_size, progress, should_stop)
+    probabilities = np.empty(total, np.float64)
+    stack = np.stack(ranks) if ranks else np.zeros((1, height, width), np.int64)
+    size = model.batch(batch_size)
+    for start in range(0, total, size):
+        check_stop(should_stop, start, total, "Deletion and insertion")
+        chunk = jobs[start : start + size]
+        which, taken, inserting = (np.array(column) for column in zip(*chunk, strict=True))
+        selected = stack[which] < taken[:, None, None]
+        # Deletion shows the image where the map's strongest pixels are not yet taken; insertion only where they are.
+        shows_image = np.where(inserting[:, None, None], selected, ~selected)
+        batch = np.where(shows_image[..., None], pixels, background)
+        probabilities[start : start + len(chunk)] = model.probabilities(batch, batch_size=len(chunk))[:, target]
+        if progress is not None:
+            progress(start + len(chunk), total)
     original, empty = probabilities[:2]
-    inner = probabilities[2:].reshape(len(names), 2, steps - 1)
+    curves = probabilities[2:].reshape(len(names), 2, steps - 1)
     fractions = counts / (height * width)
     return {
         name: Faithfulness(
-            np.concatenate([[original], inner[i, 0], [empty]]),
-            np.concatenate([[empty], inner[i, 1], [original]]),
+            np.concatenate([[original], curves[i, 0], [empty]]),
+            np.concatenate([[empty], curves[i, 1], [original]]),
             fractions,
             substrate,
         )
         for i, name in enumerate(names)
     }
-
-
-def _probabilities(
-    model: LoadedModel,
-    images: Iterator[np.ndarray],
-    total: int,
-    target: int,
-    batch_size: int,
-    progress: Progress | None,
-    should_stop: StopCheck | None,
-) -> np.ndarray:
-    """The target's probability for each image, built and run one batch at a time."""
-    size = model.batch(batch_size)
-    results, batch = [], []
-    done = 0
-    for image in images:
-        batch.append(image)
-        if len(batch) == size:
-            done = _run(model, batch, target, results, done, total, progress, should_stop)
-            batch = []
-    if batch:
-        _run(model, batch, target, results, done, total, progress, should_stop)
-    return np.concatenate(results).astype(np.float64)
-
-
-def _run(model, batch, target, results, done, total, progress, should_stop) -> int:
-    check_stop(should_stop, done, total, "Deletion and insertion")
-    results.append(model.probabilities(np.stack(batch), batch_size=len(batch))[:, target])
-    done += len(batch)
-    if progress is not None:
-        progress(done, total)
-    return done
 
 
 def faithfulness_report(

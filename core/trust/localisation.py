@@ -82,15 +82,21 @@ class Localisation:
     energy_in_box: float  # share of the map's positive mass inside the box; NaN for a map without positive mass
     box_iou: float  # IoU of the box fitted to the map's mass with the true box
     parts: dict[str, float] = field(default_factory=dict)  # share of the positive mass per part (generated images)
+    # Where the map's maximum lies: a part's name, "distractors" or "background"; for a reference drawn at random,
+    # the share of its draws per place. Empty without a part mask or for a constant map.
+    peak: dict[str, float] = field(default_factory=dict)
 
-    def as_json(self) -> dict:
+    def as_json(self, share: bool = False) -> dict:
+        """As JSON; `pointing_hit` true or false for one map, a share of hits (`share`) for a reference."""
         shown = {
-            "pointing_hit": bool(self.pointing_hit) if self.pointing_hit in (0.0, 1.0) else _rounded(self.pointing_hit),
+            "pointing_hit": _rounded(self.pointing_hit) if share else bool(self.pointing_hit),
             "energy_in_box": _rounded(self.energy_in_box),
             "box_iou": _rounded(self.box_iou),
         }
         if self.parts:
             shown["parts"] = {name: _rounded(share) for name, share in self.parts.items()}
+        if self.peak:
+            shown["peak"] = next(iter(self.peak)) if not share else {k: _rounded(v) for k, v in self.peak.items()}
         return shown
 
 
@@ -108,7 +114,7 @@ class LocalisationReport:
         return {
             **self.map.as_json(),
             "pointing_tolerance": round(self.tolerance, 2),
-            "reference": {name: reference.as_json() for name, reference in self.references.items()},
+            "reference": {name: reference.as_json(share=True) for name, reference in self.references.items()},
         }
 
 
@@ -146,15 +152,36 @@ def _distance_to_box(x: float, y: float, box) -> float:
     return math.hypot(max(x0 - x, 0.0, x - x1), max(y0 - y, 0.0, y - y1))
 
 
-def pointing_hit(raw: np.ndarray, box, tolerance: float = 0.0) -> bool:
-    """Whether the map's maximum (the centre of its pixel; where several pixels share it, their mean position)
-    lies in the box or within `tolerance` pixels of it. A constant map points nowhere and misses."""
+def peak_of(raw: np.ndarray) -> tuple[float, float] | None:
+    """Where the map's maximum is, (x, y) in pixels: its pixel's centre, or the mean position of the pixels that
+    share it; None for a constant map, which points nowhere."""
     values = np.asarray(raw, np.float64)
     peak = values.max()
     if peak == values.min():
-        return False
+        return None
     ys, xs = np.nonzero(values == peak)
-    return _distance_to_box(float(xs.mean()) + 0.5, float(ys.mean()) + 0.5, box) <= tolerance
+    return float(xs.mean()) + 0.5, float(ys.mean()) + 0.5
+
+
+def pointing_hit(raw: np.ndarray, box, tolerance: float = 0.0) -> bool:
+    """Whether the map's maximum (`peak_of`) lies in the box or within `tolerance` pixels of it. A constant map
+    points nowhere and misses."""
+    peak = peak_of(raw)
+    return peak is not None and _distance_to_box(*peak, box) <= tolerance
+
+
+def peak_part(raw: np.ndarray, truth: Truth) -> str | None:
+    """The part under the map's maximum (a part's name, "distractors" or "background"); None without a part mask
+    or for a constant map."""
+    peak = peak_of(raw)
+    if truth.parts is None or peak is None:
+        return None
+    x, y = min(int(peak[0]), truth.parts.shape[1] - 1), min(int(peak[1]), truth.parts.shape[0] - 1)
+    index = int(truth.parts[y, x])
+    if index:
+        names = truth.part_names
+        return names[index] if index < len(names) else f"part {index}"
+    return "distractors" if truth.distractors is not None and truth.distractors[y, x] else "background"
 
 
 def pointing_chance(box, height: int, width: int, tolerance: float) -> float:
@@ -191,11 +218,13 @@ def localisation(raw: np.ndarray, truth: Truth, *, tol: float = 0.9) -> Localisa
     height, width = truth.size
     grid = as_map(raw, height, width)
     box = tuple(float(v) for v in truth.box)
+    where = peak_part(grid, truth)
     return Localisation(
         float(pointing_hit(grid, box, pointing_tolerance(height, width))),
         energy_in_box(grid, box),
         iou(fit_box(grid, tol).box, box),
         part_shares(grid, truth),
+        {} if where is None else {where: 1.0},
     )
 
 
@@ -226,11 +255,16 @@ def localisation_report(
 
 def _mean(results: list[Localisation]) -> Localisation:
     parts = {name: float(np.mean([r.parts[name] for r in results])) for name in results[0].parts}
+    peaks: dict[str, float] = {}
+    for result in results:
+        for place, share in result.peak.items():
+            peaks[place] = peaks.get(place, 0.0) + share / len(results)
     return Localisation(
         float(np.mean([r.pointing_hit for r in results])),
         float(np.mean([r.energy_in_box for r in results])),
         float(np.mean([r.box_iou for r in results])),
         parts,
+        peaks,
     )
 
 

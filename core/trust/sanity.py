@@ -11,6 +11,7 @@ is flagged. The loaded model is never touched; the copy has its own compiled gra
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -162,12 +163,23 @@ def randomised_copy(model: LoadedModel) -> LoadedModel:
     return LoadedModel(model.spec, copy, model.memory)
 
 
+def kept_copy(model: LoadedModel) -> tuple[LoadedModel, threading.Lock]:
+    """The copy the sanity checks of this model randomise, made once and kept beside the model's compiled steps (its
+    own are traced once, not at every check: tracing takes seconds), with a lock for one check at a time. It
+    doubles the model's weights in memory while the model is loaded."""
+    return model.compiled(("sanity check", "copy"), lambda: (randomised_copy(model), threading.Lock()))
+
+
 def cascading_randomisation(
-    model: LoadedModel, *, steps: int = DEFAULT_STEPS, seed: int = 0
+    model: LoadedModel, *, steps: int = DEFAULT_STEPS, seed: int = 0, copy: LoadedModel | None = None
 ) -> Iterator[tuple[str, int, LoadedModel]]:
     """Yields (deepest layer randomised, layers randomised so far, the randomised copy) after each step; the copy
-    is one object, randomised further at each step, so read it before asking for the next."""
-    copy = randomised_copy(model)
+    (a new one, or `copy` given the model's weights first) is one object, randomised further at each step, so read
+    it before asking for the next."""
+    if copy is None:
+        copy = randomised_copy(model)
+    else:
+        copy.model.set_weights(model.model.get_weights())
     done = 0
     for number, group in enumerate(cascade(weighted_layers(copy.model), steps)):
         for offset, layer in enumerate(group):
@@ -272,16 +284,19 @@ def sanity_check(
     if progress is not None:
         progress(done, total)
     found: dict[str, list[list[SanityStep]]] = {name: [[] for _ in pixels] for name in functions}
-    for layer, layers, copy in cascading_randomisation(model, steps=steps, seed=seed) if count else ():
-        check_stop(should_stop, done, total, "The sanity check")
-        for name, function in functions.items():
-            maps = function(copy, pixels, targets)
-            for i, raw in enumerate(maps):
-                rho, ssim = similarity(originals[name][i], raw)
-                found[name][i].append(SanityStep(layer, layers, rho, ssim, raw))
-        done += per_step
-        if progress is not None:
-            progress(done, total)
+    if count:
+        kept, lock = kept_copy(model)
+        with lock:
+            for layer, layers, copy in cascading_randomisation(model, steps=steps, seed=seed, copy=kept):
+                check_stop(should_stop, done, total, "The sanity check")
+                for name, function in functions.items():
+                    maps = function(copy, pixels, targets)
+                    for i, raw in enumerate(maps):
+                        rho, ssim = similarity(originals[name][i], raw)
+                        found[name][i].append(SanityStep(layer, layers, rho, ssim, raw))
+                done += per_step
+                if progress is not None:
+                    progress(done, total)
     results = []
     for i in range(len(pixels)):
         checks = []
