@@ -396,3 +396,33 @@ def test_sanity_command_writes_the_strip_and_the_record(tmp_path, capsys):
     assert isinstance(record["flagged"], bool) and record["control"]["flagged"] is True
     strip = np.asarray(Image.open(tmp_path / record["strip"]))
     assert strip.shape[0] == 2 * (128 + 26) and strip.shape[1] == 4 * 128  # label, original and two steps
+
+
+# --- the model that cheats ----------------------------------------------------------------------------------
+
+
+def test_the_shortcut_model_looks_at_the_cue_where_demo_efficientnet_looks_at_the_dog(bundled_models):
+    from core.explain import explain
+
+    dogs = [dataset.generate(3, i, cue="random") for i in range(32)]  # the cue on half the pairs, whatever the class
+    labels = np.array([dog.label for dog in dogs])
+    cued = np.array([dog.attributes["cue"] for dog in dogs])
+    cue_area = np.mean([(dog.parts == dataset.CUE_PART).mean() for dog in dogs if dog.attributes["cue"]])
+    found = {}
+    for name in ("demo-efficientnet", "demo-shortcut"):
+        model = bundled_models[name]
+        pixels = model.spec.resize([dog.pixels for dog in dogs])
+        predicted = model.scores(pixels).argmax(axis=1)
+        maps = explain(model, pixels, predicted, "saliency")
+        reports = [localisation_report(raw, Truth.of_generated(dog)) for raw, dog in zip(maps, dogs, strict=True)]
+        found[name] = {
+            "accuracy": (predicted == labels).mean(),
+            "cue mass": np.mean([r.map.parts["cue"] for r, c in zip(reports, cued, strict=True) if c]),
+            "peak on cue": np.mean([list(r.map.peak) == ["cue"] for r, c in zip(reports, cued, strict=True) if c]),
+            "energy": np.nanmean([r.map.energy_in_box for r in reports]),
+        }
+    honest, cheat = found["demo-efficientnet"], found["demo-shortcut"]
+    assert honest["accuracy"] >= 0.9 and cheat["accuracy"] <= 0.7, found
+    assert cheat["peak on cue"] >= 0.8 and honest["peak on cue"] <= 0.2, found
+    assert cheat["cue mass"] > 5 * cue_area and honest["cue mass"] < 2 * cue_area, (found, cue_area)
+    assert cheat["energy"] < honest["energy"] - 0.15, found
