@@ -13,6 +13,7 @@ image; every other step of every map goes through the model in batches (`LoadedM
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -168,19 +169,28 @@ def deletion_insertion(
     ]
     total = deletion_insertion_passes(len(names), steps)
     probabilities = np.empty(total, np.float64)
-    stack = np.stack(ranks) if ranks else np.zeros((1, height, width), np.int64)
+    stack = np.stack(ranks).astype(np.int32) if ranks else np.zeros((1, height, width), np.int32)
     size = model.batch(batch_size)
-    for start in range(0, total, size):
-        check_stop(should_stop, start, total, "Deletion and insertion")
-        chunk = jobs[start : start + size]
-        which, taken, inserting = (np.array(column) for column in zip(*chunk, strict=True))
-        selected = stack[which] < taken[:, None, None]
+
+    def build(start: int) -> np.ndarray:
+        which, taken, inserting = (np.array(column) for column in zip(*jobs[start : start + size], strict=True))
+        selected = stack[which] < taken[:, None, None].astype(np.int32)
         # Deletion shows the image where the map's strongest pixels are not yet taken; insertion only where they are.
-        shows_image = np.where(inserting[:, None, None], selected, ~selected)
-        batch = np.where(shows_image[..., None], pixels, background)
-        probabilities[start : start + len(chunk)] = model.probabilities(batch, batch_size=len(chunk))[:, target]
-        if progress is not None:
-            progress(start + len(chunk), total)
+        shows_image = selected == inserting[:, None, None]
+        return np.where(shows_image[..., None], pixels, background)
+
+    # The next batch is built in a second thread while the model runs this one (both release the GIL), so building
+    # the images costs next to nothing beside the passes.
+    with ThreadPoolExecutor(1, thread_name_prefix="deletion-insertion") as builder:
+        upcoming = builder.submit(build, 0)
+        for start in range(0, total, size):
+            batch = upcoming.result()
+            check_stop(should_stop, start, total, "Deletion and insertion")
+            if start + size < total:
+                upcoming = builder.submit(build, start + size)
+            probabilities[start : start + len(batch)] = model.probabilities(batch, batch_size=len(batch))[:, target]
+            if progress is not None:
+                progress(start + len(batch), total)
     original, empty = probabilities[:2]
     curves = probabilities[2:].reshape(len(names), 2, steps - 1)
     fractions = counts / (height * width)
