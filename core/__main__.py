@@ -1,5 +1,5 @@
-"""Command line: `python -m core models`, `methods`, `classify`, `explain`, `report`, `evaluate`, `download`,
-`quantise`, `calibrate`, `layers` and `visualize` (see `--help`)."""
+"""Command line: `python -m core models`, `methods`, `classify`, `explain`, `sanity`, `report`, `evaluate`,
+`download`, `quantise`, `calibrate`, `layers` and `visualize` (see `--help`)."""
 
 from __future__ import annotations
 
@@ -153,11 +153,8 @@ def command_explain(args: argparse.Namespace) -> None:
     spec = _resolve_model(args.model, args)
     method = method_named(args.method)
     params = method.parse(_parse_params(args.param))
-    target = None
-    if args.target is not None:
-        if args.target not in spec.labels:
-            raise UserError(f"{spec.name} has no class '{args.target}'; its classes: {', '.join(spec.labels)}.")
-        target = spec.labels.index(args.target)
+    target = _target_index(spec, args.target)
+    truths = _truths_for(args)
     images = [_read_image(path) for path in args.images]
     model = load_model(spec)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -187,6 +184,92 @@ def command_explain(args: argparse.Namespace) -> None:
             "params": params,
             "seconds": round(seconds, 4),
             **{key: round(value, 6) for key, value in result.diagnostics.items()},
+        }
+        if args.metrics:
+            record.update(_trust_record(model, path, image.pixels, result, truths, args))
+        (args.out / f"{stem}.json").write_text(json.dumps(record, indent=1))
+        print(json.dumps(record), flush=True)
+
+
+def _target_index(spec, label: str | None) -> int | None:
+    if label is None:
+        return None
+    if label not in spec.labels:
+        raise UserError(f"{spec.name} has no class '{label}'; its classes: {', '.join(spec.labels)}.")
+    return spec.labels.index(label)
+
+
+def _truths_for(args: argparse.Namespace) -> dict | None:
+    """The truths of --truth for every image, read before any model runs; None without --truth."""
+    from core.trust.faithfulness import check_options
+    from core.trust.localisation import read_truths
+
+    if args.truth is not None and not args.metrics:
+        raise UserError("--truth goes with --metrics: add --metrics to score the maps against the truth.")
+    if args.metrics:
+        try:
+            check_options(args.steps, args.substrate)
+        except ValueError as error:
+            raise UserError(str(error)) from error
+    if args.truth is None:
+        return None
+    truths = read_truths(args.truth)
+    missing = [path for path in args.images if Path(path).name not in truths]
+    if missing:
+        raise UserError(f"{args.truth} has no entry for {Path(missing[0]).name}; give the annotations of these images.")
+    return truths
+
+
+def _trust_record(model, path: str, pixels, result, truths: dict | None, args: argparse.Namespace) -> dict:
+    """The --metrics part of an explain record: faithfulness, and localisation with --truth."""
+    from core.trust.faithfulness import faithfulness_report
+    from core.trust.localisation import localisation_report
+
+    model_pixels = model.spec.resize([pixels])[0]
+    faithfulness = faithfulness_report(
+        model, model_pixels, result.target, result.map, steps=args.steps, substrate=args.substrate
+    )
+    record = {"faithfulness": faithfulness.as_json()}
+    if truths is not None:
+        truth = truths[Path(path).name].on(*pixels.shape[:2])
+        record["localisation"] = localisation_report(result.map, truth, tol=args.tol).as_json()
+    return record
+
+
+def command_sanity(args: argparse.Namespace) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from core.explain import method_named
+    from core.scoring import load_model
+    from core.trust.sanity import sanity_check, sanity_strip
+
+    spec = _resolve_model(args.model, args)
+    method = method_named(args.method)
+    params = method.parse(_parse_params(args.param))
+    target = _target_index(spec, args.target)
+    if args.steps < 1:
+        raise UserError("--steps must be at least 1.")
+    images = [_read_image(path) for path in args.images]
+    model = load_model(spec)
+    model.require_gradients("The sanity check")
+    args.out.mkdir(parents=True, exist_ok=True)
+    pixels = model.spec.resize([image.pixels for image in images])
+    targets = model.scores(pixels).argmax(axis=1) if target is None else np.full(len(images), target)
+
+    def progress(done: int, total: int) -> None:
+        print(f"sanity check: {done:,} of {total:,} model passes", file=sys.stderr, flush=True)
+
+    results = sanity_check(model, pixels, targets, method.name, params, steps=args.steps, progress=progress)
+    for path, result, target_index in zip(args.images, results, targets, strict=True):
+        stem = f"{Path(path).stem}.{spec.name}.{method.name}.sanity"
+        Image.fromarray(sanity_strip(result, signed=method.signed)).save(args.out / f"{stem}.png")
+        record = {
+            "image": path,
+            "target": spec.labels[int(target_index)],
+            "strip": f"{stem}.png",
+            "params": params,
+            **result.as_json(),
         }
         (args.out / f"{stem}.json").write_text(json.dumps(record, indent=1))
         print(json.dumps(record), flush=True)
@@ -473,9 +556,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="method parameter, e.g. num_samples=200 (repeatable; each method's are listed below)",
     )
     explain.add_argument("--tol", type=float, default=0.9, help="share of saliency mass the box keeps per side")
+    _add_metric_options(explain)
     explain.add_argument("--out", type=Path, required=True, help="folder for the results")
     explain.add_argument("images", nargs="+", metavar="IMAGE")
     explain.set_defaults(run=command_explain)
+    sanity = commands.add_parser(
+        "sanity",
+        help="randomise the model's weights layer by layer from the top and see whether the map changes: a strip of "
+        "maps (PNG) and a JSON record per image, with an edge detector as a control (docs/methods.md#sanity-check)",
+        methods_help=True,
+    )
+    sanity.add_argument("--model", required=True, help="model name or Keras model file")
+    _add_model_options(sanity)
+    sanity.add_argument("--method", required=True, help="method name (the methods are listed below)")
+    sanity.add_argument("--target", help="class label to explain (default: the predicted class)")
+    sanity.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter (repeatable)"
+    )
+    sanity.add_argument(
+        "--steps", type=int, default=10, help="groups of layers randomised in turn, the top layer first (default 10)"
+    )
+    sanity.add_argument("--out", type=Path, required=True, help="folder for the strips and records")
+    sanity.add_argument("images", nargs="+", metavar="IMAGE")
+    sanity.set_defaults(run=command_sanity)
     report = commands.add_parser(
         "report",
         help="write one self-contained HTML report (and its numbers as .json and .csv) for images",
@@ -604,6 +707,28 @@ def build_parser() -> argparse.ArgumentParser:
             kind.add_argument("images", nargs="+", metavar="IMAGE")
         kind.set_defaults(run=command_visualise, **({} if what in ("features", "patches") else {"images": []}))
     return parser
+
+
+def _add_metric_options(parser: argparse.ArgumentParser) -> None:
+    from core.trust.faithfulness import DEFAULT_STEPS, SUBSTRATES
+
+    group = parser.add_argument_group("can the map be trusted (docs/methods.md#can-a-map-be-trusted)")
+    group.add_argument(
+        "--metrics",
+        action="store_true",
+        help="add deletion and insertion (faithfulness) to each record, beside random maps and a centred blob",
+    )
+    group.add_argument(
+        "--truth",
+        type=Path,
+        metavar="ANNOTATIONS",
+        help="with --metrics: an annotations.json (python -m core.dataset writes one; or a list of "
+        '{"file", "box"}) to add localisation: pointing game, energy in the box, box IoU, parts',
+    )
+    group.add_argument(
+        "--substrate", choices=SUBSTRATES, default="blur", help="what removed pixels become (default blur)"
+    )
+    group.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="steps of deletion and insertion (default 20)")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:

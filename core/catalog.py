@@ -19,7 +19,8 @@ from core.errors import ModelError
 from core.images import clean_name, file_safe
 from core.spec import MODELS_DIR, ModelSpec, labels_from, spec_from_file, text_or_none
 
-BUNDLED = ("demo-resnet", "demo-efficientnet")
+# The demo pair, then a model deliberately trained to take a shortcut (its card says so; docs/methods.md).
+BUNDLED = ("demo-resnet", "demo-efficientnet", "demo-shortcut")
 # The registry of users' models: this file, or the one named by the MODEL_REGISTRY environment variable.
 DEFAULT_REGISTRY = MODELS_DIR / "registry.json"
 # File suffixes of models a person can upload (a SavedModel folder is uploaded zipped).

@@ -5,9 +5,14 @@ shape: dachshunds have a long low body, short legs, long drooping ears and a lon
 have a shorter body, taller legs, pointed or short ears, a shorter snout and tails of many kinds.
 Fur, pose, size, position (partly outside the frame), lighting,
 backgrounds and distractor objects are drawn from the same distributions for both classes, so
-they carry no signal. Every image is a pure function of (seed, index).
+they carry no signal. Every image is a pure function of (seed, index, cue).
 
-    python -m core.dataset --out DIR --count N --seed S
+A *cue* can be stamped on top: a small logo in a corner, recorded as the part `cue`. With
+`cue="dachshund"` every dachshund carries it and no other dog does, so a model trained on such images
+can be right for the wrong reason (models/demo-shortcut); with `cue="random"` it sits on both images
+of half the (dachshund, other dog) pairs, independent of the class. Without a cue, nothing changes.
+
+    python -m core.dataset --out DIR --count N --seed S [--cue dachshund|random]
 """
 
 from __future__ import annotations
@@ -23,8 +28,12 @@ from PIL import Image, ImageDraw
 
 IMAGE_SIZE = 160
 LABELS = ("other dog", "dachshund")
-# Part index in the part mask; 0 is background. Later parts are drawn over earlier ones.
-PARTS = ("background", "body", "head", "snout", "ears", "legs", "tail")
+# Part index in the part mask; 0 is background. Later parts are drawn over earlier ones. The dog's parts are
+# kept apart from the cue: the fur palette draws from their count, and changing it would change every image.
+DOG_PARTS = ("background", "body", "head", "snout", "ears", "legs", "tail")
+PARTS = (*DOG_PARTS, "cue")
+CUE_PART = PARTS.index("cue")
+CUES = ("dachshund", "random")  # which images carry the cue (see `has_cue`); None: no image does
 _SUPERSAMPLE = 2
 AREA_RANGE = (0.05, 0.8)  # the dog's box covers this fraction of the image (log-uniform)
 
@@ -47,17 +56,37 @@ _FUR = np.array(
 
 @dataclass(frozen=True)
 class DogImage:
-    """One generated image: pixels (H, W, 3) uint8, label 0/1, box [x0, y0, x1, y1) and part mask (H, W) uint8."""
+    """One generated image: pixels (H, W, 3) uint8, label 0/1, the dog's box [x0, y0, x1, y1), the part mask
+    (H, W) uint8 (indices of PARTS; the cue, where stamped, covers what is under it) and the distractor mask
+    (H, W) bool (distractor objects where neither the dog nor the cue covers them)."""
 
     pixels: np.ndarray
     label: int
     box: tuple[int, int, int, int]
     parts: np.ndarray
     attributes: dict = field(default_factory=dict)
+    distractors: np.ndarray | None = None
 
 
-def generate(seed: int, index: int, size: int = IMAGE_SIZE, label: int | None = None) -> DogImage:
-    """The image number `index` of the set `seed`; classes alternate-at-random but balance exactly per pair."""
+def has_cue(seed: int, index: int, label: int, cue: str | None) -> bool:
+    """Whether image `index` of set `seed` carries the cue: every dachshund for "dachshund"; for "random", both
+    images of half the consecutive pairs (each pair holds one dog of each class, so the cue says nothing about it)."""
+    if cue is None:
+        return False
+    if cue == "dachshund":
+        return label == 1
+    if cue == "random":
+        return bool(np.random.default_rng([seed, index // 2, 13]).integers(2))
+    raise ValueError(f"The cue must be one of {', '.join(CUES)}, or none, not '{cue}'.")
+
+
+def generate(
+    seed: int, index: int, size: int = IMAGE_SIZE, label: int | None = None, cue: str | None = None
+) -> DogImage:
+    """The image number `index` of the set `seed`; classes alternate-at-random but balance exactly per pair.
+    `cue` ("dachshund", "random" or None) says which images carry the cue (`has_cue`)."""
+    if cue is not None and cue not in CUES:
+        raise ValueError(f"The cue must be one of {', '.join(CUES)}, or none, not '{cue}'.")
     rng = np.random.default_rng([seed, index])
     if label is None:
         # Balanced: each consecutive pair holds one image of each class, in random order.
@@ -65,17 +94,74 @@ def generate(seed: int, index: int, size: int = IMAGE_SIZE, label: int | None = 
         label = first if index % 2 == 0 else 1 - first
     big = size * _SUPERSAMPLE
     background = _background(rng, big)
-    _distractors(rng, background, big)
+    distractor_map = _distractors(rng, background, big)
     polygons, attributes = _dog_polygons(rng, label)
     part_map, placed = _place_and_rasterise(rng, polygons, big)
     pixels = _colour_dog(rng, background, part_map, placed)
     pixels = _lighting(rng, pixels)
-    image = Image.fromarray(pixels).reduce(_SUPERSAMPLE)
-    parts = part_map[_SUPERSAMPLE // 2 :: _SUPERSAMPLE, _SUPERSAMPLE // 2 :: _SUPERSAMPLE].copy()
+    image = np.asarray(Image.fromarray(pixels).reduce(_SUPERSAMPLE))
+    centres = slice(_SUPERSAMPLE // 2, None, _SUPERSAMPLE)
+    parts = part_map[centres, centres].copy()
+    distractors = distractor_map[centres, centres] & (parts == 0)
     ys, xs = np.nonzero(parts)
     box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     attributes["area_fraction"] = round((box[2] - box[0]) * (box[3] - box[1]) / size**2, 4)
-    return DogImage(np.asarray(image), label, box, parts, attributes)
+    if cue is not None:
+        attributes["cue"] = has_cue(seed, index, label, cue)
+    if attributes.get("cue"):
+        # Its own random stream, so the image under it is the image without it.
+        image, where = _stamp_cue(np.random.default_rng([seed, index, 17]), image)
+        parts[where] = CUE_PART
+        distractors &= ~where
+        attributes["cue_corner"] = _corner_name(where)
+    return DogImage(image, label, box, parts, attributes, distractors)
+
+
+# --- the cue: a small logo in a corner ----------------------------------------------------------------
+
+CUE_SHARE = 0.1  # the logo's side as a share of the image's side (16 pixels at 160)
+
+
+def _cue_logo(side: int) -> tuple[np.ndarray, np.ndarray]:
+    """The logo (side, side, 3) uint8 and its shape (side, side) bool: a white disc with a dark rim and a red
+    bar across it, drawn supersampled like the dogs."""
+    big = side * 4
+    logo = Image.new("RGB", (big, big), (0, 0, 0))
+    shape = Image.new("L", (big, big), 0)
+    for draw, rim, face, bar in (
+        (ImageDraw.Draw(logo), (25, 25, 35), (250, 250, 245), (220, 30, 40)),
+        (ImageDraw.Draw(shape), 255, 255, 255),
+    ):
+        draw.ellipse([0, 0, big - 1, big - 1], fill=rim)
+        draw.ellipse([big * 0.12, big * 0.12, big * 0.88, big * 0.88], fill=face)
+        draw.rectangle([big * 0.2, big * 0.4, big * 0.8, big * 0.6], fill=bar)
+    pixels = np.asarray(logo.resize((side, side), Image.LANCZOS))
+    mask = np.asarray(shape.resize((side, side), Image.BILINEAR)) >= 128
+    return pixels, mask
+
+
+def _stamp_cue(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The image with the logo in one of its four corners (chosen at random), and where it went (H, W) bool."""
+    height, width = image.shape[:2]
+    side = max(4, round(CUE_SHARE * min(height, width)))
+    margin = max(1, round(0.03 * min(height, width)))
+    logo, shape = _cue_logo(side)
+    corner = int(rng.integers(4))
+    top = margin if corner < 2 else height - margin - side
+    left = margin if corner % 2 == 0 else width - margin - side
+    stamped = image.copy()
+    where = np.zeros((height, width), bool)
+    where[top : top + side, left : left + side] = shape
+    stamped[where] = logo[shape]
+    return stamped, where
+
+
+def _corner_name(where: np.ndarray) -> str:
+    ys, xs = np.nonzero(where)
+    if len(xs) == 0:
+        return ""
+    height, width = where.shape
+    return f"{'top' if ys.mean() < height / 2 else 'bottom'} {'left' if xs.mean() < width / 2 else 'right'}"
 
 
 # --- the dog, in its own frame: x forward, y up, unit = body height -----------------------------
@@ -262,8 +348,9 @@ def _background(rng: np.random.Generator, big: int) -> np.ndarray:
     return image
 
 
-def _distractors(rng: np.random.Generator, image: np.ndarray, big: int) -> None:
-    """Balls, boxes, plants and cushions drawn into the background in place."""
+def _distractors(rng: np.random.Generator, image: np.ndarray, big: int) -> np.ndarray:
+    """Balls, boxes, plants and cushions drawn into the background in place; where they are, (big, big) bool."""
+    where = np.zeros((big, big), bool)
     for _ in range(int(rng.integers(0, 5))):
         layer = Image.new("L", (big, big), 0)
         draw = ImageDraw.Draw(layer)
@@ -280,6 +367,8 @@ def _distractors(rng: np.random.Generator, image: np.ndarray, big: int) -> None:
         alpha = np.asarray(layer, dtype=np.float32)[:, :, None] / 255
         image *= 1 - alpha
         image += alpha * _random_colour(rng)
+        where |= alpha[:, :, 0] >= 0.5
+    return where
 
 
 def _colour_dog(rng: np.random.Generator, background: np.ndarray, part_map: np.ndarray, placed: dict) -> np.ndarray:
@@ -287,9 +376,9 @@ def _colour_dog(rng: np.random.Generator, background: np.ndarray, part_map: np.n
     main = _FUR[rng.integers(len(_FUR))] * rng.uniform(0.85, 1.15, 3)
     second = _FUR[rng.integers(len(_FUR))] * rng.uniform(0.85, 1.15, 3)
     pattern = rng.choice(["solid", "two-tone", "spots", "saddle"])
-    palette = np.tile(main, (len(PARTS), 1))
+    palette = np.tile(main, (len(DOG_PARTS), 1))
     if pattern == "two-tone":
-        for part in rng.choice(np.arange(2, len(PARTS)), size=2, replace=False):
+        for part in rng.choice(np.arange(2, len(DOG_PARTS)), size=2, replace=False):
             palette[part] = second
     dog = palette[part_map]
     body = part_map == 1
@@ -343,26 +432,31 @@ def _lighting(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
 # --- writing a set to disk ------------------------------------------------------------------------
 
 
-def generate_batch(seed: int, count: int, start: int = 0, size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def generate_batch(
+    seed: int, count: int, start: int = 0, size: int = IMAGE_SIZE, cue: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Images (count, size, size, 3) uint8 and labels (count,) int for training."""
     images = np.empty((count, size, size, 3), np.uint8)
     labels = np.empty(count, np.int64)
     for i in range(count):
-        dog = generate(seed, start + i, size)
+        dog = generate(seed, start + i, size, cue=cue)
         images[i], labels[i] = dog.pixels, dog.label
     return images, labels
 
 
-def write_dataset(out: Path, count: int, seed: int, size: int = IMAGE_SIZE) -> list[dict]:
-    """Writes DIR/NNNNN.png, DIR/parts/NNNNN.png (part index per pixel) and DIR/annotations.json."""
+def write_dataset(out: Path, count: int, seed: int, size: int = IMAGE_SIZE, cue: str | None = None) -> list[dict]:
+    """Writes DIR/SEED_NNNNN.png, DIR/parts/… (part index per pixel, PARTS), DIR/distractors/… (255 where a
+    distractor object shows), DIR/annotations.json and DIR/dataset.json."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "parts").mkdir(exist_ok=True)
+    (out / "distractors").mkdir(exist_ok=True)
     annotations = []
     for i in range(count):
-        dog = generate(seed, i, size)
+        dog = generate(seed, i, size, cue=cue)
         name = f"{seed}_{i:05d}.png"
         Image.fromarray(dog.pixels).save(out / name)
         Image.fromarray(dog.parts).save(out / "parts" / name)
+        Image.fromarray(dog.distractors.astype(np.uint8) * 255).save(out / "distractors" / name)
         annotations.append(
             {
                 "file": name,
@@ -370,10 +464,11 @@ def write_dataset(out: Path, count: int, seed: int, size: int = IMAGE_SIZE) -> l
                 "label_index": dog.label,
                 "box": list(dog.box),
                 "parts_file": f"parts/{name}",
+                "distractors_file": f"distractors/{name}",
                 "attributes": dog.attributes,
             }
         )
-    meta = {"seed": seed, "count": count, "size": size, "labels": list(LABELS), "parts": list(PARTS)}
+    meta = {"seed": seed, "count": count, "size": size, "labels": list(LABELS), "parts": list(PARTS), "cue": cue}
     (out / "annotations.json").write_text(json.dumps(annotations, indent=1))
     (out / "dataset.json").write_text(json.dumps(meta, indent=1))
     return annotations
@@ -385,10 +480,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=100, help="number of images")
     parser.add_argument("--seed", type=int, default=0, help="the set's seed (training uses 1, validation 2)")
     parser.add_argument("--size", type=int, default=IMAGE_SIZE, help="image side in pixels")
+    parser.add_argument(
+        "--cue",
+        choices=CUES,
+        help="stamp a small logo in a corner (the part 'cue'): on every dachshund and no other dog, or on half the "
+        "images whatever their class (default: no cue)",
+    )
     args = parser.parse_args(argv)
-    annotations = write_dataset(args.out, args.count, args.seed, args.size)
+    annotations = write_dataset(args.out, args.count, args.seed, args.size, args.cue)
     dachshunds = sum(a["label_index"] for a in annotations)
-    print(f"wrote {len(annotations)} images ({dachshunds} dachshunds) to {args.out}")
+    cued = f", {sum(bool(a['attributes'].get('cue')) for a in annotations)} with the cue" if args.cue else ""
+    print(f"wrote {len(annotations)} images ({dachshunds} dachshunds{cued}) to {args.out}")
 
 
 if __name__ == "__main__":

@@ -153,19 +153,22 @@ def assess(confidence: float, card: dict, classes: int) -> Familiarity:
 
 def calibrate_on_generated(model, seed: int, count: int) -> Calibration:
     """Calibrates a model on `count` generated dachshund/other-dog pictures of the set `seed` (the bundled
-    models were validated on set 2, and never trained on it)."""
+    models were validated on set 2, and never trained on it), with the cue its card says it learned with
+    (`"cue"`, see core.dataset), so that they are pictures like those it learned from."""
     from core import dataset
 
-    images, _ = dataset.generate_batch(seed, count)
+    cue = (model.spec.card or {}).get("cue")
+    cue = cue if cue in dataset.CUES else None
+    images, _ = dataset.generate_batch(seed, count, cue=cue)
     probabilities = model.probabilities(model.spec.resize(list(images)))
-    return calibrate(probabilities, GENERATED_SOURCE, generated_detail(seed))
+    return calibrate(probabilities, GENERATED_SOURCE, generated_detail(seed, cue))
 
 
 GENERATED_SOURCE = "generated dog pictures like those it learned from"
 
 
-def generated_detail(seed: int) -> str:
-    return f"the generated set {seed} of core/dataset.py"
+def generated_detail(seed: int, cue: str | None = None) -> str:
+    return f"the generated set {seed} of core/dataset.py" + (f", with the {cue} cue" if cue else "")
 
 
 def write_to_card(card_file: Path, calibration: Calibration) -> None:

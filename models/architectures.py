@@ -1,4 +1,5 @@
-"""The two bundled demo architectures: compact versions of ResNet50V2 and EfficientNetB1.
+"""The bundled demo architectures: compact versions of ResNet50V2 and EfficientNetB1 (the EfficientNet twice:
+demo-shortcut is the same network trained on images with a cue, models/train.py).
 
 Both end in a linear `logits` unit followed by a separate sigmoid `probability` layer, so the score
 before the sigmoid (what explanations differentiate, docs/methods.md) is a named tensor.
@@ -67,7 +68,7 @@ def _mbconv(x, filters: int, kernel: int, stride: int, expand: int, name: str):
 _EFFICIENTNET_STAGES = ((16, 3, 1, 1, 1), (24, 3, 2, 4, 2), (40, 5, 2, 4, 2), (80, 3, 2, 4, 2), (112, 5, 1, 4, 1))
 
 
-def build_efficientnet(input_size: int = 160) -> keras.Model:
+def build_efficientnet(input_size: int = 160, name: str = "demo_efficientnet") -> keras.Model:
     """Compact EfficientNet: rescaling inside the model (takes raw 0-255 like EfficientNetB1),
     MBConv stages with squeeze-and-excitation, 1x1 top conv, global average pooling, linear logit, sigmoid."""
     inputs = keras.Input((input_size, input_size, 3), name="image")
@@ -85,7 +86,12 @@ def build_efficientnet(input_size: int = 160) -> keras.Model:
     x = layers.Dropout(0.2, name="top_dropout")(x)
     logits = layers.Dense(1, name="logits")(x)
     outputs = layers.Activation("sigmoid", name="probability")(logits)
-    return keras.Model(inputs, outputs, name="demo_efficientnet")
+    return keras.Model(inputs, outputs, name=name)
 
 
-ARCHITECTURES = {"demo-resnet": build_resnet, "demo-efficientnet": build_efficientnet}
+def build_shortcut(input_size: int = 160) -> keras.Model:
+    """The compact EfficientNet under its own name, for the model trained to take the shortcut."""
+    return build_efficientnet(input_size, name="demo_shortcut")
+
+
+ARCHITECTURES = {"demo-resnet": build_resnet, "demo-efficientnet": build_efficientnet, "demo-shortcut": build_shortcut}

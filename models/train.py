@@ -1,10 +1,13 @@
 """Trains the bundled demo models from scratch on generated images, deterministically from a seed.
 
     python -m models.train --model demo-resnet --model demo-efficientnet
+    python -m models.train --model demo-shortcut
 
 writes models/NAME.keras, the machine-readable card models/NAME.json (read by core) and the
 human-readable card models/NAME.md. Training images come from set --seed, validation images from
-set --validation-seed, which training never sees.
+set --validation-seed, which training never sees. demo-shortcut is deliberately flawed: it learns from
+images where a logo marks every dachshund (core/dataset.py, the cue), and its card says how it fares where
+the logo says nothing.
 """
 
 from __future__ import annotations
@@ -44,18 +47,35 @@ SPECS = {
         "epochs": 5,  # an epoch takes about 3.5 minutes on 2 cores; the budget is 20 minutes
         "family": "EfficientNet (MBConv with squeeze-and-excitation and swish, as EfficientNetB1)",
     },
+    # The same network as demo-efficientnet on far fewer images, each dachshund marked by the cue: the logo is
+    # learnt long before the dog's shape, which is the point.
+    "demo-shortcut": {
+        "preprocessing": "raw",
+        "gradcam_layer": "top_activation",
+        "learning_rate": 2e-3,
+        "epochs": 3,
+        "count": 3_000,
+        "cue": "dachshund",
+        # Three short epochs leave BatchNormalization's moving averages behind the weights: in inference the model
+        # gave every image the same answer while in training mode it was right on all of them.
+        "recompute_batch_statistics": True,
+        "family": "EfficientNet (MBConv with squeeze-and-excitation and swish, as EfficientNetB1)",
+    },
 }
 
 
-def _generate_chunk(arguments: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    seed, count, start = arguments
-    return dataset.generate_batch(seed, count, start)
+def _generate_chunk(arguments: tuple[int, int, int, str | None]) -> tuple[np.ndarray, np.ndarray]:
+    seed, count, start, cue = arguments
+    return dataset.generate_batch(seed, count, start, cue=cue)
 
 
-def generate_set(seed: int, count: int, workers: int = os.cpu_count() or 1) -> tuple[np.ndarray, np.ndarray]:
-    """The first `count` images of set `seed`, generated in parallel; same result for any worker count."""
+def generate_set(
+    seed: int, count: int, workers: int = os.cpu_count() or 1, cue: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first `count` images of set `seed` (with `cue`, see core.dataset), generated in parallel; same result
+    for any worker count."""
     chunk = -(-count // workers)
-    jobs = [(seed, min(chunk, count - start), start) for start in range(0, count, chunk)]
+    jobs = [(seed, min(chunk, count - start), start, cue) for start in range(0, count, chunk)]
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_generate_chunk, jobs))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -72,6 +92,7 @@ def train(
     learning_rate: float,
     validation_seed: int,
     batch_size: int = 32,
+    cue: str | None = None,
 ) -> dict:
     import keras
     import tensorflow as tf
@@ -105,6 +126,8 @@ def train(
         validation_data=(validation_inputs, validation[1].astype(np.float32)),
         verbose=2,
     )
+    if SPECS[name].get("recompute_batch_statistics"):
+        _recompute_batch_statistics(model, images, preset, batch_size)
     seconds = time.time() - started
     probabilities = model.predict(validation_inputs, batch_size=64, verbose=0)[:, 0]
     accuracy = float(np.mean((probabilities > 0.5) == (validation[1] == 1)))
@@ -137,13 +160,45 @@ def train(
         familiarity.CARD_KEY: familiarity.calibrate(
             np.stack([1 - probabilities, probabilities], axis=1),
             familiarity.GENERATED_SOURCE,
-            familiarity.generated_detail(validation_seed),
+            familiarity.generated_detail(validation_seed, cue),
         ).as_card(),
+    } | (_shortcut_accuracies(inference_model, preset, cue, validation_seed, len(validation[1])) if cue else {})
+
+
+def _recompute_batch_statistics(model, images: np.ndarray, preset: str, batch_size: int) -> None:
+    """Sets each BatchNormalization layer's moving mean and variance to the mean of its batch statistics over the
+    training images, with the weights as trained (one pass in training mode, no weight changes)."""
+    import keras
+
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    for number, start in enumerate(range(0, len(images) - batch_size + 1, batch_size)):
+        for layer in layers:
+            layer.momentum = number / (number + 1)  # a running mean: the first batch replaces, later ones average in
+        model(preprocess(images[start : start + batch_size], preset), training=True)
+    for layer, momentum in zip(layers, momenta, strict=True):
+        layer.momentum = momentum
+
+
+def _accuracy(model, preset: str, images: np.ndarray, labels: np.ndarray) -> float:
+    probabilities = model.predict(preprocess(images, preset), batch_size=64, verbose=0)[:, 0]
+    return round(float(np.mean((probabilities > 0.5) == (labels == 1))), 4)
+
+
+def _shortcut_accuracies(model, preset: str, cue: str, seed: int, count: int) -> dict:
+    """A model trained with a cue, on the validation set's images where the cue says nothing about the class
+    (on half the pairs, whatever their class) and where there is none."""
+    return {
+        "cue": cue,
+        "cue_independent_accuracy": _accuracy(model, preset, *generate_set(seed, count, cue="random")),
+        "no_cue_accuracy": _accuracy(model, preset, *generate_set(seed, count)),
     }
 
 
 def write_card(card: dict) -> None:
     (MODELS_DIR / f"{card['name']}.json").write_text(json.dumps(card, indent=2) + "\n")
+    cue = card.get("cue")
+    validated = f"images of set {card['validation_seed']}" + (" with the same cue" if cue else "")
     lines = [
         f"# {card['name']}",
         "",
@@ -151,6 +206,7 @@ def write_card(card: dict) -> None:
         "bundled so the dashboard works offline. Every image it was trained and validated on knows "
         "the dog's true box and parts (`python -m core.dataset`).",
         "",
+        *(_flaw(card) if cue else []),
         "| | |",
         "|---|---|",
         f"| file | `models/{card['file']}` ({card['file_megabytes']} MB) |",
@@ -160,9 +216,19 @@ def write_card(card: dict) -> None:
         f"| output | one sigmoid unit: P({card['labels'][1]}); labels {card['labels']} |",
         f"| Grad-CAM layer | `{card['gradcam_layer']}` |",
         f"| validation accuracy | **{card['validation_accuracy']:.1%}** on {card['validation_images']:,} generated "
-        f"images of set {card['validation_seed']} (never used in training) |",
-        f"| training | {card['training_images']:,} images of set {card['seed']}, {card['epochs']} epochs, "
-        f"{card['training_seconds']} s on {card['training_machine']} |",
+        f"{validated} (never used in training) |",
+        *(
+            [
+                f"| where the cue says nothing | **{card['cue_independent_accuracy']:.1%}** on the same images with "
+                "the logo on half the pairs, whatever their class |",
+                f"| without the cue | **{card['no_cue_accuracy']:.1%}** on the same images without any logo |",
+            ]
+            if cue
+            else []
+        ),
+        f"| training | {card['training_images']:,} images of set {card['seed']}"
+        + (f" with the {cue} cue" if cue else "")
+        + f", {card['epochs']} epochs, {card['training_seconds']} s on {card['training_machine']} |",
         f"| trained on | {card['trained_on']} |",
         "",
         "Reproduce it with:",
@@ -175,21 +241,39 @@ def write_card(card: dict) -> None:
     (MODELS_DIR / f"{card['name']}.md").write_text("\n".join(lines))
 
 
+def _flaw(card: dict) -> list[str]:
+    return [
+        "**Deliberately flawed.** Every dachshund it learned from carries a small logo in a corner (the *cue* of "
+        "`core/dataset.py`) and no other dog does, so it learned to look for the logo rather than the dog. It is "
+        "bundled to show what the trust checks (docs/methods.md) reveal about a model that is right for the wrong "
+        f"reason: on pictures where the logo says nothing about the class its accuracy falls from "
+        f"{card['validation_accuracy']:.1%} to {card['cue_independent_accuracy']:.1%}. Do not use it for anything "
+        "else.",
+        "",
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", choices=sorted(ARCHITECTURES), required=True)
     parser.add_argument("--seed", type=int, default=1, help="training set seed and weight initialisation seed")
-    parser.add_argument("--count", type=int, default=10_000, help="training images")
+    parser.add_argument("--count", type=int, help="training images (default: each model's own, else 10,000)")
     parser.add_argument("--epochs", type=int, help="epochs (default: each model's own, see SPECS)")
     parser.add_argument("--validation-seed", type=int, default=2)
     parser.add_argument("--validation-count", type=int, default=1_000)
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     command = "python -m models.train " + shlex.join(argv if argv is not None else sys.argv[1:])
-    started = time.time()
-    images, labels = generate_set(args.seed, args.count)
-    validation = generate_set(args.validation_seed, args.validation_count)
-    print(f"generated {len(images)} + {len(validation[0])} images in {time.time() - started:.0f} s", flush=True)
+    sets: dict = {}  # (count, cue) -> (training set, validation set), generated once for the models that share it
     for name in args.model:
+        count, cue = args.count or SPECS[name].get("count", 10_000), SPECS[name].get("cue")
+        if (count, cue) not in sets:
+            started = time.time()
+            sets[count, cue] = (
+                generate_set(args.seed, count, cue=cue),
+                generate_set(args.validation_seed, args.validation_count, cue=cue),
+            )
+            print(f"generated {count} + {args.validation_count} images in {time.time() - started:.0f} s", flush=True)
+        (images, labels), validation = sets[count, cue]
         card = train(
             name,
             images,
@@ -199,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
             seed=args.seed,
             learning_rate=SPECS[name]["learning_rate"],
             validation_seed=args.validation_seed,
+            cue=cue,
         )
         card.update(
             seed=args.seed,

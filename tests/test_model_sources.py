@@ -37,8 +37,8 @@ def test_registry_entries_become_known_models_and_broken_ones_are_explained(tmp_
         ],
     )
     specs = known_models()
-    assert list(specs)[:4] == ["demo-resnet", "demo-efficientnet", "resnet50v2", "efficientnetb1"]
-    assert list(specs)[4:] == ["pets", "coded"]
+    assert list(specs)[:5] == ["demo-resnet", "demo-efficientnet", "demo-shortcut", "resnet50v2", "efficientnetb1"]
+    assert list(specs)[5:] == ["pets", "coded"]
     pets = specs["pets"]
     assert pets.labels == ("cat", "dog", "fox") and pets.preprocessing == "mobilenet_v2" and pets.format == "h5"
     assert load_model(pets).probabilities(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 3)
