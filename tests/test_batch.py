@@ -282,3 +282,70 @@ def test_the_ray_engine_gives_the_same_rows_and_maps_as_the_local_engine(local_r
     for path in local["map"].dropna():
         expected = np.load(local_out / path).astype(np.float32)
         np.testing.assert_allclose(np.load(out / path).astype(np.float32), expected, atol=2e-3 * np.abs(expected).max())
+
+
+# --- the Batch results page (AppTest) ----------------------------------------------------------------------------
+
+
+def _batch_page():
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=300)
+    app.run()
+    app.switch_page("views/batch.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_the_batch_page_shows_a_folders_rows_summary_and_the_chosen_rows_pictures(local_run):
+    _, out = local_run
+    app = _batch_page()
+    app.text_input(key="batch_folder").input(str(out)).run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    assert "Rows · 24 of 24" in [h.value for h in app.subheader]
+    summary, rows = (frame.value for frame in app.dataframe)
+    assert summary[["model", "method", "images", "failed"]].values.tolist() == [
+        [model, method, 6, 1] for model in sorted(MODELS) for method in ("gradcam", "saliency")
+    ]
+    assert len(rows) == 24
+    app.multiselect(key="batch_methods").set_value(["gradcam"]).run()
+    app.multiselect(key="batch_status").set_value(["ok"]).run()
+    assert "Rows · 10 of 24" in [h.value for h in app.subheader]
+    shown = app.dataframe[1].value
+    assert set(shown["method"]) == {"gradcam"} and set(shown["status"]) == {"ok"}
+    app.session_state["batch_table"] = {"selection": {"rows": [0], "columns": []}}
+    app.run()
+    assert not app.exception, app.exception
+    first = shown.iloc[0]
+    assert f"**{first['name']}** · {first['model']} · gradcam · " in app.markdown[-1].value
+    captions = [image.caption for element in app.main.get("image") for image in element.proto.imgs]
+    assert captions == [
+        f"{first['predicted_label']} ({first['probability']:.1%}) with its box",
+        "The raw map on its own colour scale, at the model's input size",
+    ]
+    assert not app.warning
+
+
+def test_the_batch_page_opens_a_zipped_folder_and_refuses_a_zip_that_leaves_its_folder(local_run, tmp_path):
+    import io
+    import zipfile
+
+    _, out = local_run
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as archive:
+        for path in out.rglob("*"):
+            if path.is_file():
+                archive.write(path, f"results/{path.relative_to(out)}")
+    app = _batch_page()
+    app.segmented_control(key="batch_source").set_value("zip").run()
+    app.file_uploader(key="batch_zip").set_value(("results.zip", data.getvalue(), "application/zip")).run()
+    assert not app.exception, app.exception
+    assert "Rows · 24 of 24" in [h.value for h in app.subheader]
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as archive:
+        archive.writestr("../outside.parquet", b"x")
+    app.file_uploader(key="batch_zip").set_value(("bad.zip", bad.getvalue(), "application/zip")).run()
+    assert [e.value for e in app.error] == [
+        "The zip has a file that would land outside its folder (../outside.parquet); it was not opened."
+    ]
