@@ -19,7 +19,7 @@ from core.batch.job import CHUNK, Job
 from core.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-RAY_BATCH = 4 * CHUNK  # images per actor call (and per part file); decoded a chunk ahead inside the actor
+RAY_BATCH = 2 * CHUNK  # images per actor call (and per part file); the second chunk decodes while the first runs
 # On two CPUs, actors that hold every CPU starve the tasks that feed them and the run hangs: keep this much free.
 SPARE_CPU = 0.5
 
@@ -92,6 +92,8 @@ def run_ray(
         raise UserError("--engine ray needs Ray Data (pip install 'ray[data]>=2.60').") from error
     import logging
 
+    import pyarrow as pa
+
     runtime_env = {
         "env_vars": {
             "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
@@ -126,7 +128,11 @@ def run_ray(
             }
             for image, pairs in zip(images, todo, strict=True)
         ]
-        dataset = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / RAY_BATCH)))
+        # One block per actor call, so each call's rows come back (and are written) as soon as it ends; blocks of
+        # several calls came back only when the whole block was done.
+        columns = pa.schema([(name, pa.string()) for name in ("path", "name", "true_label", "error", "todo")])
+        blocks = [pa.Table.from_pylist(items[i : i + RAY_BATCH], columns) for i in range(0, len(items), RAY_BATCH)]
+        dataset = ray.data.from_arrow(blocks)
         explained = dataset.map_batches(
             Explainer,
             fn_constructor_kwargs={"job": job, "threads": threads},
