@@ -3,9 +3,9 @@ generated PNG files) with the local engine and with Ray on this machine, Ray's s
 
     .venv/bin/python -m benchmarks.batch --count 500 --repeats 3
 
-Each repeat runs the local engine, then Ray, into fresh output folders, so both see the same machine load: each
-engine on SMALL images, then on all of them. The steady state is the extra images over the extra time
-((count - SMALL) / (whole - small)); start-up is the short run's time less its images at that pace (for Ray:
+Each repeat runs the local engine, then Ray, into fresh output folders, so both see the same machine load. The
+steady state is the pace between the first finished chunk and the last (local chunks of 32 images, Ray calls of
+64); start-up is the time to the first finished chunk less that chunk's images at the steady pace (for Ray:
 starting Ray, its actor, TensorFlow, the models and the first call's tracing; for the local engine, whose models
 are loaded beforehand, the first call's tracing). The table gives the median of the repeats and their range.
 """
@@ -25,7 +25,6 @@ from core.catalog import BUNDLED
 from core.images import encode_png
 
 SEED = 3  # the box benchmark's set: no model saw it
-SMALL = 64  # the short run whose time, taken from the full run's, leaves the steady state (one Ray actor call)
 
 
 def write_images(folder: Path, count: int) -> None:
@@ -36,8 +35,9 @@ def write_images(folder: Path, count: int) -> None:
         (folder / f"{index:05d}.png").write_bytes(encode_png(dataset.generate(SEED, index).pixels))
 
 
-def one_run(engine: str, job_for, images, folder: Path) -> float:
-    """The wall time of a fresh batch run of `images` with `engine` (every row must come out ok)."""
+def one_run(engine: str, job_for, images, folder: Path) -> dict:
+    """A fresh batch run of `images` with `engine` (every row must come out ok): its steady pace, start-up and
+    wall time, read from the times its chunks finished."""
     from core.batch import run_batch
 
     out = folder / f"out-{engine}-{time.time_ns()}"
@@ -46,7 +46,12 @@ def one_run(engine: str, job_for, images, folder: Path) -> float:
     wall = time.perf_counter() - started
     assert summary.counts["ok"] == summary.counts["rows"] == len(images) * 2, summary.counts
     shutil.rmtree(out, ignore_errors=True)
-    return wall
+    timeline = summary.progress.timeline
+    if len(timeline) < 3:
+        raise SystemExit(f"{len(images)} images finish in fewer than three chunks; give --count 300 or more.")
+    (t_first, n_first), (t_last, n_last) = timeline[0], timeline[-1]
+    steady = (n_last - n_first) / (t_last - t_first)
+    return {"steady": steady, "startup": t_first - n_first / steady, "wall": wall}
 
 
 def _cell(values: list[float], digits: int = 1) -> str:
@@ -81,12 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         runs: dict[str, list[dict]] = {"local": [], "ray": []}
         for repeat in range(args.repeats):
             for engine in runs:
-                small = one_run(engine, job_for, images[:SMALL], folder)
-                whole = one_run(engine, job_for, images, folder)
-                steady = (len(images) - SMALL) / (whole - small)
-                runs[engine].append({"startup": small - SMALL / steady, "steady": steady, "wall": whole})
-                print(f"repeat {repeat + 1} {engine}: {SMALL} images {small:.1f} s, {len(images)} images "
-                      f"{whole:.1f} s", flush=True)  # fmt: skip
+                runs[engine].append(one_run(engine, job_for, images, folder))
+                print(f"repeat {repeat + 1} {engine}: {runs[engine][-1]}", flush=True)
     load_after = os.getloadavg()
     local = [r["steady"] for r in runs["local"]]
     ray = [r["steady"] for r in runs["ray"]]

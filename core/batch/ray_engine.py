@@ -143,7 +143,8 @@ def run_ray(
             num_gpus=gpus,
             runtime_env=runtime_env,
         )
-        for block in explained.iter_batches(batch_size=None, batch_format="pyarrow"):
+        # Without prefetching: a prefetched iterator hands over each call's rows only when the next call ends.
+        for block in explained.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
             emit(block.to_pylist())
     finally:
         if started_here:
