@@ -1,4 +1,4 @@
-"""Command line: `python -m core models`, `methods`, `classify`, `explain`, `sanity`, `report`, `evaluate`,
+"""Command line: `python -m core models`, `methods`, `classify`, `explain`, `sanity`, `report`, `evaluate`, `batch`,
 `download`, `quantise`, `calibrate`, `layers` and `visualize` (see `--help`)."""
 
 from __future__ import annotations
@@ -480,6 +480,52 @@ def _patch_files(model, images, args, layer: str, stem: str, pictures) -> dict:
     return {"model": model.name, "layer": layer, "filter": args.filter, "picture": picture, "patches": records}
 
 
+def command_batch(args: argparse.Namespace) -> None:
+    import time
+
+    from core.batch import Job, find_images, run_batch
+    from core.evaluation.scoring import model_stamp
+    from core.explain import method_named
+
+    specs = [_resolve_model(name, args) for name in dict.fromkeys(args.model)]
+    methods = [method_named(name).name for name in dict.fromkeys(args.method)]
+    params = _params_per_method(methods, _parse_params(args.param))
+    images = find_images(args.data)
+    job = Job(
+        tuple(specs),
+        tuple(model_stamp(spec) for spec in specs),
+        tuple(methods),
+        params,
+        out=str(args.out),
+        metrics=args.metrics,
+    )
+    shown = [0.0]
+
+    def progress(p) -> None:
+        if time.perf_counter() - shown[0] > 2 or p.done == p.total:
+            shown[0] = time.perf_counter()
+            print(p.sentence(), file=sys.stderr, flush=True)
+
+    try:
+        summary = run_batch(
+            job,
+            images,
+            engine=args.engine,
+            address=args.address,
+            workers=args.workers,
+            data=str(args.data),
+            progress=progress,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: the rows that finished are in {args.out / 'explanations.parquet'}; run the same command "
+            "again to compute the rest.",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    print(json.dumps(summary.as_json()), flush=True)
+
+
 def _params_per_method(methods: list[str], texts: dict[str, str]) -> dict:
     """Each --param goes to every chosen method that has it, converted and checked by that method; one no
     method has is an error."""
@@ -638,6 +684,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--out", type=Path, required=True, help="folder for the three files")
     evaluate.set_defaults(run=command_evaluate)
+    batch = commands.add_parser(
+        "batch",
+        help="explain a whole collection with each model and method into explanations.parquet, maps and overlays "
+        "(resumable: a rerun computes only what is missing or failed)",
+        methods_help=True,
+    )
+    batch.add_argument("--model", action="append", required=True, help="model name or file/folder (repeatable)")
+    _add_model_options(batch)
+    batch.add_argument("--method", action="append", required=True, help="method name (repeatable; listed below)")
+    batch.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="parameter for the chosen methods that have it (repeatable; listed below)",
+    )
+    batch.add_argument(
+        "--data",
+        required=True,
+        help="a folder (every image under it), a CSV (file,label) or annotations.json (true labels from it), or a "
+        "glob such as 'photos/**/*.jpg' (quote it)",
+    )
+    batch.add_argument(
+        "--metrics", action="store_true", help="add the trust metrics (deletion, insertion, localisation) per row"
+    )
+    batch.add_argument("--out", type=Path, required=True, help="folder for explanations.parquet, maps/, overlays/")
+    batch.add_argument("--engine", choices=("local", "ray"), default="local", help="local (default) or Ray Data")
+    batch.add_argument(
+        "--address",
+        help="with --engine ray: an existing cluster ('auto', or ray://HOST:PORT); without it, Ray starts on this "
+        "machine",
+    )
+    batch.add_argument(
+        "--workers",
+        type=int,
+        help="Ray workers, each loading every model once (default: one per GPU, else one per node); for the local "
+        "engine, the decoding threads",
+    )
+    batch.set_defaults(run=command_batch)
     download = commands.add_parser("download", help="download the ImageNet weights of resnet50v2 or efficientnetb1")
     download.add_argument("--model", required=True, help="resnet50v2 or efficientnetb1")
     download.set_defaults(run=command_download)

@@ -238,6 +238,7 @@ def run() -> None:
         st.Page(VIEWS / "inside.py", title="Inside the model", icon=":material/layers:"),
         st.Page(VIEWS / "report.py", title="Report", icon=":material/description:"),
         st.Page(VIEWS / "evaluation.py", title="Evaluate", icon=":material/fact_check:"),
+        st.Page(VIEWS / "batch.py", title="Batch results", icon=":material/table_view:"),
         st.Page(VIEWS / "deploy.py", title="Deployment check", icon=":material/rocket_launch:"),
         st.Page(VIEWS / "present.py", title="Presentation", icon=":material/present_to_all:"),
     ]

@@ -694,3 +694,63 @@ def filter_patches(model_name: str, layer: str, filter_index: int, count: int, s
 
     images = _patch_source_images(source)
     return exciting_patches(get_model(model_name), images, layer, filter_index, count=count)
+
+
+# --- Batch results page: a batch run's output folder, given by path on the server or zipped --------------------
+
+
+@st.cache_resource(scope="session", on_release=_EvaluationFolder.discard, show_spinner=False)
+def _batch_folder() -> _EvaluationFolder:
+    return _EvaluationFolder()
+
+
+def batch_results_from_zip(file_id: str, data: bytes) -> Path:
+    """A zipped output folder, unpacked (after core's zip checks) into this session's temporary folder once per
+    upload; ResultsError in one sentence."""
+    from core.batch.results import extract_results_zip
+
+    memo = st.session_state.setdefault("_batch_zips", {})
+    if file_id not in memo:
+        folder = _batch_folder().folder / file_safe(file_id)[:40]
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            extract_results_zip(data, folder)
+        except UserError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        memo.clear()  # one zipped output at a time: an earlier upload's folder goes
+        for old in _batch_folder().folder.iterdir():
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+        memo[file_id] = folder
+    return memo[file_id]
+
+
+def batch_results(folder: str):
+    """The results in `folder` (core.batch.results.open_results), read again only when the run wrote more."""
+    from core.batch.table import MANIFEST, PARTS, TABLE
+
+    version = []
+    for name in (TABLE, PARTS, MANIFEST):
+        try:
+            version.append((Path(folder) / name).stat().st_mtime_ns)
+        except OSError:
+            version.append(None)
+    return _batch_results(folder, tuple(version))
+
+
+@st.cache_data(show_spinner="Reading the results…", max_entries=8, ttl=3600)
+def _batch_results(folder: str, version: tuple):
+    from core.batch.results import open_results
+
+    return open_results(folder)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def batch_map_picture(folder: str, relative: str, signed: bool) -> np.ndarray | None:
+    """A row's raw map coloured on its own scale (uint8), or None when its file is missing."""
+    from core.batch.results import map_array
+    from core.render import colour_limit, colourise
+
+    raw = map_array(Path(folder), relative)
+    return None if raw is None else colourise(raw, colour_limit(raw, signed), signed)

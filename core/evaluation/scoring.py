@@ -13,10 +13,11 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -32,6 +33,8 @@ BATCH = 64  # images per model pass at most; a model's memory budget may allow f
 CHUNK = 64  # images decoded and handed to the models at a time
 AHEAD = 2  # chunks the decoding threads may work ahead of the models
 SHIFT_FRACTION = 1 / 16
+T = TypeVar("T")
+D = TypeVar("D")
 
 
 def decoding_threads() -> int:
@@ -165,6 +168,28 @@ def _probabilities(model: LoadedModel, pixels: np.ndarray, tta: str) -> tuple[np
     return plain, probabilities.reshape(len(views), n, -1).mean(axis=0).astype(np.float32)
 
 
+def decoded_ahead(
+    items: Sequence[T], decode: Callable[[T], D], *, workers: int | None = None, chunk: int = CHUNK, ahead: int = AHEAD
+) -> Iterator[tuple[list[T], list[D]]]:
+    """(items, decode(item) for each) chunk by chunk, in order: `workers` threads (by default `decoding_threads()`)
+    decode up to `ahead` chunks ahead of the caller, so reading files overlaps whatever the caller does with the
+    chunk before (the evaluation's scoring, the batch explanations). `decode` must not raise."""
+    chunks = [list(items[i : i + chunk]) for i in range(0, len(items), chunk)]
+    pending: deque[list[Future]] = deque()
+    with ThreadPoolExecutor(max(1, workers or decoding_threads()), thread_name_prefix="decode") as pool:
+        try:
+            submitted = 0
+            for part in chunks:
+                while submitted < len(chunks) and len(pending) <= ahead:
+                    pending.append([pool.submit(decode, item) for item in chunks[submitted]])
+                    submitted += 1
+                yield part, [future.result() for future in pending.popleft()]
+        finally:  # the caller stopped early (an interrupt): what was not started is not decoded
+            for futures in pending:
+                for future in futures:
+                    future.cancel()
+
+
 @dataclass
 class _Decoded:
     sha256: str | None
@@ -234,31 +259,23 @@ def score_set(
     # This run's scores and the cache's hits, kept here whatever the cache drops meanwhile.
     found: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
     scored = 0
-    chunks = [images[i : i + CHUNK] for i in range(0, len(images), CHUNK)]
-    pending: deque[list[Future]] = deque()
-    with ThreadPoolExecutor(max(1, workers or decoding_threads()), thread_name_prefix="decode") as pool:
-        submitted = 0
-        for _ in chunks:
-            while submitted < len(chunks) and len(pending) <= AHEAD:
-                pending.append([pool.submit(_decode_one, image, lookup) for image in chunks[submitted]])
-                submitted += 1
-            decoded = [future.result() for future in pending.popleft()]
-            results.extend(decoded)
-            for d in decoded:
-                found.update({(stamp, d.sha256): value for stamp, value in d.cached.items()})
-            for stamp, model in by_stamp.items():
-                rows = [(d.sha256, d.pixels[stamp]) for d in decoded if d.error is None and stamp in d.pixels]
-                rows = list({sha: pixels for sha, pixels in rows}.items())  # the same picture twice: scored once
-                if not rows:
-                    continue
-                plain, augmented = _probabilities(model, np.stack([pixels for _, pixels in rows]), tta)
-                for row, (sha, _) in enumerate(rows):
-                    value = (plain[row].copy(), None if augmented is None else augmented[row].copy())
-                    found[(stamp, sha)] = value
-                    cache.put((stamp, sha, tta), value)
-            scored += sum(1 for d in decoded if d.pixels)
-            if progress is not None:
-                progress(Progress(len(results), len(images), time.perf_counter() - started, scored))
+    for _, decoded in decoded_ahead(images, lambda image: _decode_one(image, lookup), workers=workers):
+        results.extend(decoded)
+        for d in decoded:
+            found.update({(stamp, d.sha256): value for stamp, value in d.cached.items()})
+        for stamp, model in by_stamp.items():
+            rows = [(d.sha256, d.pixels[stamp]) for d in decoded if d.error is None and stamp in d.pixels]
+            rows = list({sha: pixels for sha, pixels in rows}.items())  # the same picture twice: scored once
+            if not rows:
+                continue
+            plain, augmented = _probabilities(model, np.stack([pixels for _, pixels in rows]), tta)
+            for row, (sha, _) in enumerate(rows):
+                value = (plain[row].copy(), None if augmented is None else augmented[row].copy())
+                found[(stamp, sha)] = value
+                cache.put((stamp, sha, tta), value)
+        scored += sum(1 for d in decoded if d.pixels)
+        if progress is not None:
+            progress(Progress(len(results), len(images), time.perf_counter() - started, scored))
     readable, hashes = [], []
     unreadable = list(labelled.unreadable)
     for image, decoded in zip(images, results, strict=True):

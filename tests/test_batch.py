@@ -1,0 +1,365 @@
+"""Batch runs: the local engine end to end, resuming, failures as rows, the trust metrics' hook, the Ray engine on
+a local Ray (in a subprocess with a time limit, as a Ray that cannot schedule its actors waits for ever) giving the
+same rows and maps, and the Batch results page on a folder the local engine wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from core import dataset
+from core.images import encode_png
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ("demo-resnet", "demo-efficientnet")
+RAY_SECONDS = 420  # a local Ray starts in about 5 s and these images take seconds; this only stops a hang
+
+
+def _labelled_folder(folder: Path, count: int = 5) -> Path:
+    """`count` generated dogs (one cropped to 160×100, so boxes are checked on a non-square image) listed in a CSV
+    with their true labels, and one file that is not an image."""
+    (folder / "pictures").mkdir(parents=True)
+    rows = ["file,label"]
+    for index in range(count):
+        dog = dataset.generate(71, index)
+        pixels = dog.pixels[:100] if index == 0 else dog.pixels
+        (folder / "pictures" / f"{index}.png").write_bytes(encode_png(np.ascontiguousarray(pixels)))
+        rows.append(f"pictures/{index}.png,{dataset.LABELS[dog.label]}")
+    (folder / "pictures" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a picture")
+    rows.append("pictures/broken.png,dachshund")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder / "labels.csv"
+
+
+def _batch(*arguments: str) -> int:
+    from core.__main__ import main
+
+    return main(["batch", *arguments])
+
+
+def _arguments(data: Path, out: Path, *extra: str) -> list[str]:
+    models = [part for name in MODELS for part in ("--model", name)]
+    return [*models, "--method", "gradcam", "--method", "saliency", "--data", str(data), "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, bundled_models):
+    folder = tmp_path_factory.mktemp("batch")
+    data = _labelled_folder(folder / "set")
+    out = folder / "out"
+    assert _batch(*_arguments(data, out)) == 0
+    return data, out
+
+
+def test_local_run_has_one_row_per_image_model_and_method_with_its_files(local_run):
+    from core.batch import read_manifest
+
+    data, out = local_run
+    rows = pd.read_parquet(out / "explanations.parquet")
+    assert len(rows) == 6 * 2 * 2
+    assert sorted(rows.groupby(["model", "method"]).size().items()) == [
+        ((model, method), 6) for model in sorted(MODELS) for method in ("gradcam", "saliency")
+    ]
+    good = rows[rows["status"] == "ok"]
+    assert len(good) == 5 * 2 * 2 and good["error"].isna().all()
+    labels = dict(line.split(",") for line in data.read_text().splitlines()[1:])
+    assert (good["true_label"] == [labels[name] for name in good["name"]]).all()
+    assert set(good[good["name"] == "pictures/0.png"][["width", "height"]].itertuples(index=False)) == {(160, 100)}
+    assert (good["x0"] >= 0).all() and (good["x1"] <= good["width"]).all() and (good["x0"] < good["x1"]).all()
+    assert (good["y0"] >= 0).all() and (good["y1"] <= good["height"]).all() and (good["y0"] < good["y1"]).all()
+    assert (good["target_label"] == good["predicted_label"]).all() and good["probability"].between(0.5, 1).all()
+    expected_params = [{"layer": None} if method == "gradcam" else {} for method in good["method"]]
+    assert good["params"].map(json.loads).tolist() == expected_params
+    for row in good.itertuples():
+        raw = np.load(out / row.map)
+        assert raw.dtype == np.float16 and raw.shape == (160, 160)
+        assert (out / row.overlay).stat().st_size > 0
+    manifest = read_manifest(out)
+    assert manifest["engine"] == "local" and manifest["interrupted"] is False
+    assert manifest["counts"] == {
+        "rows": 24,
+        "ok": 20,
+        "error": 4,
+        "images": 6,
+        "computed_now": 24,
+        "already_done": 0,
+    }
+    assert manifest["methods"] == {"gradcam": {"layer": None}, "saliency": {}}
+    assert "tensorflow-cpu" in manifest["versions"] or "tensorflow" in manifest["versions"]
+    assert not (out / "parts").exists() or not any((out / "parts").iterdir())  # combined
+
+
+def test_each_row_holds_the_models_own_prediction_map_and_box(local_run, bundled_models):
+    from core.boxes import fit_box
+    from core.explain import explain
+    from core.images import decode_image
+
+    _, out = local_run
+    rows = pd.read_parquet(out / "explanations.parquet")
+    for row in rows[(rows["status"] == "ok") & (rows["name"].isin(["pictures/0.png", "pictures/3.png"]))].itertuples():
+        model = bundled_models[row.model]
+        image = decode_image(Path(row.image).read_bytes(), row.name)
+        pixels = model.spec.resize([image.pixels])
+        probabilities = model.probabilities(pixels)[0]
+        assert row.target == probabilities.argmax()
+        assert row.probability == pytest.approx(float(probabilities.max()), abs=1e-5)
+        expected = explain(model, pixels, np.array([row.target]), row.method)[0]
+        saved = np.load(out / row.map).astype(np.float32)
+        assert np.abs(saved - expected).max() <= 2e-3 * np.abs(expected).max()
+        box = fit_box(expected).scaled(image.width, image.height, 160, 160).box
+        assert (row.x0, row.y0, row.x1, row.y1) == pytest.approx(box, abs=1e-3)
+
+
+def test_an_unreadable_image_is_an_error_row_with_its_sentence(local_run):
+    _, out = local_run
+    rows = pd.read_parquet(out / "explanations.parquet")
+    broken = rows[rows["name"] == "pictures/broken.png"]
+    assert len(broken) == 4 and (broken["status"] == "error").all()
+    assert set(broken["error"]) == {
+        "broken.png is not an image this app can open; upload a PNG, JPEG, GIF, BMP, TIFF or WebP file."
+    }
+    assert broken["true_label"].tolist() == ["dachshund"] * 4 and broken["map"].isna().all()
+
+
+def test_a_failing_method_is_an_error_row_and_the_other_methods_finish(tmp_path, bundled_models, capsys):
+    data = _labelled_folder(tmp_path / "set", count=2)
+    code = _batch(
+        "--model", "demo-resnet", "--method", "gradcam", "--method", "saliency", "--param", "layer=no_such_layer",
+        "--data", str(data), "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 0
+    rows = pd.read_parquet(tmp_path / "out" / "explanations.parquet")
+    readable = rows[rows["name"] != "pictures/broken.png"]
+    assert (readable[readable["method"] == "saliency"]["status"] == "ok").all()
+    gradcam = readable[readable["method"] == "gradcam"]
+    assert len(gradcam) == 2 and (gradcam["status"] == "error").all()
+    assert all("no_such_layer" in sentence for sentence in gradcam["error"])
+    assert gradcam["predicted_label"].notna().all()  # the prediction is known even when the map failed
+
+
+def test_a_run_cut_short_leaves_a_readable_table_and_the_rerun_computes_only_what_is_missing(
+    tmp_path, bundled_models, monkeypatch
+):
+    from core.batch import Job, find_images, read_manifest, read_table, run_batch
+    from core.batch import job as job_module
+    from core.evaluation.scoring import model_stamp
+
+    monkeypatch.setattr(job_module, "CHUNK", 2)
+    monkeypatch.setattr("core.batch.local.CHUNK", 2)
+    data = _labelled_folder(tmp_path / "set", count=5)
+    specs = tuple(bundled_models[name].spec for name in MODELS)
+    job = Job(specs, tuple(map(model_stamp, specs)), ("gradcam",), {"gradcam": {"layer": None}}, out=str(tmp_path))
+    images = find_images(data)
+
+    def stop_after_the_first_chunk(progress) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(job, images, progress=stop_after_the_first_chunk)
+    partial = read_table(tmp_path)
+    assert len(partial) == 2 * 2 and (partial["status"] == "ok").all()
+    assert read_manifest(tmp_path)["interrupted"] is True
+
+    finished = run_batch(job, images)
+    assert (finished.skipped, finished.computed) == (4, 8)  # the 4 rows of the first chunk were kept
+    table = read_table(tmp_path)
+    assert len(table) == 12 and (table["status"] == "ok").sum() == 10
+    first = partial.set_index(["image", "model"])["map"]
+    assert (table.set_index(["image", "model"]).loc[first.index, "map"] == first).all()
+
+    again = run_batch(job, images)
+    assert (again.skipped, again.computed) == (10, 2)  # only the unreadable image's two rows, which failed
+    assert len(read_table(tmp_path)) == 12
+    assert [run["counts"]["computed_now"] for run in read_manifest(tmp_path)["runs"]] == [4, 8, 2]
+
+
+def test_metrics_come_from_the_trust_packages_hook_one_column_each(tmp_path, bundled_models, monkeypatch):
+    seen = []
+
+    def batch_metrics(model, pixels, targets, maps, method):
+        seen.append((model.name, method, pixels.shape, maps.shape))
+        return [{"deletion": float(m.mean()), "pointing": float(t)} for m, t in zip(maps, targets, strict=True)]
+
+    monkeypatch.setattr("core.trust.batch_metrics", batch_metrics)
+    data = _labelled_folder(tmp_path / "set", count=2)
+    code = _batch("--model", "demo-resnet", "--method", "gradcam", "--data", str(data), "--out", str(tmp_path / "o"),
+                  "--metrics")  # fmt: skip
+    assert code == 0
+    rows = pd.read_parquet(tmp_path / "o" / "explanations.parquet")
+    good = rows[rows["status"] == "ok"]
+    assert seen == [("demo-resnet", "gradcam", (2, 160, 160, 3), (2, 160, 160))]
+    assert good["metric_pointing"].tolist() == good["target"].astype(float).tolist()
+    means = [float(np.load(tmp_path / "o" / path).astype(np.float32).mean()) for path in good["map"]]
+    assert good["metric_deletion"].to_numpy() == pytest.approx(means, rel=1e-2)
+
+
+@pytest.mark.parametrize(
+    ("data", "sentence"),
+    [
+        ("nowhere", "There is no file or folder at {tmp}/nowhere; give a folder, a CSV, annotations.json or a glob."),
+        (
+            "*.nothing",
+            "The pattern {tmp}/*.nothing matches no image file (.png, .jpg, .jpeg, .gif, .bmp, .tif, .tiff, .webp).",
+        ),  # fmt: skip
+        (
+            "empty",
+            "{tmp}/empty holds no image file (.png, .jpg, .jpeg, .gif, .bmp, .tif, .tiff, .webp), in it or in "
+            "its subfolders.",
+        ),  # fmt: skip
+    ],
+)
+def test_data_that_names_no_image_is_one_sentence(tmp_path, capsys, data, sentence):
+    (tmp_path / "empty").mkdir()
+    assert _batch("--model", "demo-resnet", "--method", "gradcam", "--data", str(tmp_path / data),
+                  "--out", str(tmp_path / "out")) == 2  # fmt: skip
+    assert capsys.readouterr().err.strip() == "error: " + sentence.format(tmp=tmp_path)
+
+
+def test_a_folder_is_read_recursively_and_a_glob_matches_what_it_says(tmp_path):
+    from core.batch import find_images
+
+    for relative in ("a/1.png", "a/b/2.jpg", "3.png", ".hidden/4.png", "notes.txt"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(b"x")
+    assert [i.name for i in find_images(tmp_path)] == ["3.png", "a/1.png", "a/b/2.jpg"]
+    assert all(i.true_label is None and Path(i.path).is_absolute() for i in find_images(tmp_path))
+    assert [Path(i.name).name for i in find_images(f"{tmp_path}/**/*.png")] == ["3.png", "1.png"]
+
+
+# --- the Ray engine on a Ray this test starts --------------------------------------------------------------------
+
+
+def _run_with_time_limit(command: list[str], seconds: int) -> subprocess.CompletedProcess:
+    """Runs `command` in its own process group and kills the whole group (Ray's processes included) at the limit."""
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"the Ray run did not finish within {seconds} s")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def test_the_ray_engine_gives_the_same_rows_and_maps_as_the_local_engine(local_run, tmp_path):
+    data, local_out = local_run
+    out = tmp_path / "ray"
+    command = [sys.executable, "-m", "core", "batch", *_arguments(data, out, "--engine", "ray")]
+    finished = _run_with_time_limit(command, RAY_SECONDS)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    summary = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert summary["rows"] == 24 and summary["ok"] == 20 and summary["error"] == 4
+    assert json.loads((out / "manifest.json").read_text())["engine"] == "ray"
+    local = pd.read_parquet(local_out / "explanations.parquet")
+    ray = pd.read_parquet(out / "explanations.parquet")
+    same = ["image", "name", "sha256", "width", "height", "true_label", "model", "model_stamp", "method", "params",
+            "target", "target_label", "predicted_label", "map", "overlay", "status", "error"]  # fmt: skip
+    pd.testing.assert_frame_equal(local[same], ray[same])
+    numbers = ["probability", "x0", "y0", "x1", "y1"]
+    np.testing.assert_allclose(local[numbers].to_numpy(float), ray[numbers].to_numpy(float), atol=1e-3)
+    for path in local["map"].dropna():
+        expected = np.load(local_out / path).astype(np.float32)
+        np.testing.assert_allclose(np.load(out / path).astype(np.float32), expected, atol=2e-3 * np.abs(expected).max())
+
+
+# --- the Batch results page (AppTest) ----------------------------------------------------------------------------
+
+
+def _batch_page():
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=300)
+    app.run()
+    app.switch_page("views/batch.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_the_batch_page_shows_a_folders_rows_summary_and_the_chosen_rows_pictures(local_run):
+    _, out = local_run
+    app = _batch_page()
+    app.text_input(key="batch_folder").input(str(out)).run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    assert "Rows · 24 of 24" in [h.value for h in app.subheader]
+    summary, rows = (frame.value for frame in app.dataframe)
+    assert summary[["model", "method", "images", "failed"]].values.tolist() == [
+        [model, method, 6, 1] for model in sorted(MODELS) for method in ("gradcam", "saliency")
+    ]
+    assert len(rows) == 24
+    app.multiselect(key="batch_methods").set_value(["gradcam"]).run()
+    app.multiselect(key="batch_status").set_value(["ok"]).run()
+    assert "Rows · 10 of 24" in [h.value for h in app.subheader]
+    shown = app.dataframe[1].value
+    assert set(shown["method"]) == {"gradcam"} and set(shown["status"]) == {"ok"}
+    app.session_state["batch_table"] = {"selection": {"rows": [0], "columns": []}}
+    app.run()
+    assert not app.exception, app.exception
+    first = shown.iloc[0]
+    assert f"**{first['name']}** · {first['model']} · gradcam · " in app.markdown[-1].value
+    captions = [image.caption for element in app.main.get("image") for image in element.proto.imgs]
+    assert captions == [
+        f"{first['predicted_label']} ({first['probability']:.1%}) with its box",
+        "The raw map on its own colour scale, at the model's input size",
+    ]
+    assert not app.warning
+
+
+def test_the_batch_page_opens_a_zipped_folder_and_refuses_a_zip_that_leaves_its_folder(local_run, tmp_path):
+    import io
+    import zipfile
+
+    _, out = local_run
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as archive:
+        for path in out.rglob("*"):
+            if path.is_file():
+                archive.write(path, f"results/{path.relative_to(out)}")
+    app = _batch_page()
+    app.segmented_control(key="batch_source").set_value("zip").run()
+    app.file_uploader(key="batch_zip").set_value(("results.zip", data.getvalue(), "application/zip")).run()
+    assert not app.exception, app.exception
+    assert "Rows · 24 of 24" in [h.value for h in app.subheader]
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as archive:
+        archive.writestr("../outside.parquet", b"x")
+    app.file_uploader(key="batch_zip").set_value(("bad.zip", bad.getvalue(), "application/zip")).run()
+    assert [e.value for e in app.error] == [
+        "The zip has a file that would land outside its folder (../outside.parquet); it was not opened."
+    ]
+
+
+def test_metrics_from_the_real_trust_package_are_each_maps_deletion_and_insertion_beside_its_references(
+    tmp_path, bundled_models
+):
+    from core.trust.faithfulness import faithfulness_report
+
+    data = _labelled_folder(tmp_path / "set", count=1)
+    code = _batch("--model", "demo-efficientnet", "--method", "gradcam", "--data", str(data),
+                  "--out", str(tmp_path / "o"), "--metrics")  # fmt: skip
+    assert code == 0
+    rows = pd.read_parquet(tmp_path / "o" / "explanations.parquet")
+    good = rows[rows["status"] == "ok"]
+    assert len(good) >= 1
+    row = good.iloc[0]
+    model = bundled_models["demo-efficientnet"]
+    image = np.asarray(Image.open(row["image"]).convert("RGB"))
+    pixels = model.spec.resize([image])[0]
+    raw = np.load(tmp_path / "o" / row["map"]).astype(np.float32)
+    report = faithfulness_report(model, pixels, int(row["target"]), raw)
+    # The stored map is float16, so the order of nearly equal pixels may differ a little from the run's own map.
+    assert row["metric_deletion_auc"] == pytest.approx(report.map.deletion_auc, abs=0.02)
+    assert row["metric_insertion_auc"] == pytest.approx(report.map.insertion_auc, abs=0.02)
+    assert row["metric_deletion_auc_random"] == pytest.approx(report.references["random"].deletion_auc, abs=0.02)
+    assert row["metric_insertion_auc_centre"] == pytest.approx(report.references["centre"].insertion_auc, abs=0.02)
