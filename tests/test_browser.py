@@ -488,7 +488,7 @@ def test_no_page_cuts_words_short_or_pictures_out_of_line(page, server, tmp_path
     _settled(page)
     problems = {}
     pages = ["Classification", "Saliency", "Bounding boxes", "Compare models", "Method grid", "Inside the model"]
-    pages += ["Report", "Evaluate"]
+    pages += ["Report", "Evaluate", "Batch results"]
     for title in [*pages, "Deployment check", "Presentation"]:
         page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
         _settled(page)
@@ -606,7 +606,7 @@ def test_no_page_asks_anything_of_another_machine(page, server):
     _wait_until_idle(visitor)
     links = visitor.get_by_test_id("stSidebarNavLink")
     titles = [links.nth(i).inner_text().strip().splitlines()[-1].strip() for i in range(links.count())]
-    assert len(titles) == 11
+    assert len(titles) == 12
     for title in sorted(titles, key=lambda title: title == "Presentation"):  # it hides the sidebar: last
         visitor.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
         visitor.get_by_test_id("stMain").locator("h1").first.wait_for()
