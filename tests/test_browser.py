@@ -340,12 +340,17 @@ def test_an_uploaded_model_is_deleted_when_its_session_ends(page, server):
     visitor = page.context.browser.new_page()  # a session of its own
     visitor.goto(server)
     visitor.get_by_text("demo-efficientnet", exact=True).first.wait_for()
+    # Known bug, not yet fixed: "Add model" clicked while a new session's first run still loads the models is
+    # lost (no note, no error); so this test, which is about the folder, waits for that run to end first.
+    _wait_until_idle(visitor)
     sidebar = visitor.get_by_test_id("stSidebar")
     sidebar.get_by_text("Add your model").click()
     model = str(ROOT / "models" / "demo-efficientnet.keras")
     sidebar.locator(".st-key-own_model_file").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(model)
     sidebar.get_by_role("button", name="Add model").click()
-    visitor.get_by_test_id("stMain").get_by_text(re.compile(r"^demo-efficientnet \(")).first.wait_for()
+    sidebar.get_by_text(re.compile(r"^Added “demo-efficientnet \(2\)”")).wait_for(timeout=120_000)
+    # Its predictions on the page: the model was loaded from the session's folder.
+    visitor.get_by_test_id("stMain").get_by_text(re.compile(r"^demo-efficientnet \(")).first.wait_for(timeout=120_000)
     (created,) = folders() - before
     assert any(Path(created).rglob("demo-efficientnet.keras"))
     visitor.close()  # the tab goes: its session disconnects
@@ -364,7 +369,7 @@ def test_evaluate_page_on_the_bundled_set_a_confusion_cell_opens_its_gallery_and
     page.goto(server)
     page.get_by_test_id("stSidebarNav").get_by_text("Evaluate", exact=True).click()
     main = page.get_by_test_id("stMain")
-    main.get_by_text("Where it goes wrong").wait_for(timeout=300_000)
+    main.get_by_text("Where it goes wrong", exact=True).wait_for(timeout=300_000)
     accuracy = main.get_by_test_id("stMetric").filter(has_text=re.compile(r"^Accuracy\d"))
     expect(accuracy).to_have_count(2, timeout=180_000)
     _wait_until_idle(page)
@@ -411,7 +416,7 @@ def test_evaluate_page_takes_a_zipped_set(page, server, tmp_path):
     main.get_by_text("Upload a zip", exact=True).click()
     page.locator(".st-key-evaluation_zip").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(archive))
     main.get_by_text(re.compile(r"^my-dogs\.zip: 6 images")).wait_for(timeout=120_000)
-    main.get_by_text("Where it goes wrong").wait_for(timeout=120_000)
+    main.get_by_text("Where it goes wrong", exact=True).wait_for(timeout=120_000)
     accuracy = main.get_by_test_id("stMetric").filter(has_text=re.compile(r"^Accuracy\d"))
     expect(accuracy).to_have_count(2, timeout=180_000)
     _wait_until_idle(page)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core import zoo
-from core.catalog import known_models
+from core.catalog import BUNDLED, known_models
 from core.errors import ModelError
 from core.scoring import load_model
 
@@ -32,7 +32,7 @@ def test_the_imagenet_class_names_ship_with_the_project():
 
 def test_the_pair_is_known_after_the_bundled_models_and_not_ready_without_weights(empty_cache):
     specs = known_models()
-    assert list(specs)[2:4] == ["resnet50v2", "efficientnetb1"]
+    assert list(specs)[len(BUNDLED) : len(BUNDLED) + 2] == ["resnet50v2", "efficientnetb1"]
     for name, size in (("resnet50v2", (224, 224)), ("efficientnetb1", (240, 240))):
         spec = specs[name]
         assert not spec.ready and spec.path.parent == empty_cache and spec.format == "applications"
