@@ -599,8 +599,6 @@ def test_a_long_class_model_shows_its_picture_while_it_runs_and_a_stop_keeps_not
     page.goto(server)
     page.get_by_test_id("stSidebarNav").get_by_text("Inside the model", exact=True).click()
     main = page.get_by_test_id("stMain")
-    main.get_by_text("regularised (recognisable)", exact=True).click()
-    page.get_by_role("option", name="seed (Simonyan et al. 2014)").click()
     steps = main.get_by_label("Steps")
     steps.fill("2990")  # minutes on two cores: long enough to watch and stop, and no other test draws it
     steps.press("Enter")
