@@ -187,16 +187,25 @@ def chunk_function(model: LoadedModel, key, objective_graph, settings: AscentSet
         ]
         lr, b1, b2, eps = settings.learning_rate, settings.beta_1, settings.beta_2, settings.epsilon
 
+        # The picture and its penalties as one XLA-compiled function: dozens of small element-wise operations (the
+        # inverse FFT, the colour mixing, total variation and their gradients) fused, which took a third of a
+        # gradient step of the small bundled models when run one by one. The resample (no XLA kernel) and the
+        # model stay outside.
+        @tf.function(jit_compile=True)
+        def picture(parameters, mean, colour, scale):
+            pixels = _image_graph(tf, parameters, mean, colour, scale, settings.parameterisation)
+            return pixels, _penalties(tf, pixels, mean, settings)
+
         @tf.function(input_signature=signature)
         def run(parameters, m, v, first_step, steps, targets, mean, colour, scale, seed):
             def step(i, parameters, m, v, objective):
                 t = tf.cast(first_step + i + 1, tf.float32)
                 with tf.GradientTape() as tape:
                     tape.watch(parameters)
-                    pixels = _image_graph(tf, parameters, mean, colour, scale, settings.parameterisation)
+                    pixels, penalty = picture(parameters, mean, colour, scale)
                     seen = _random_view(tf, pixels, settings, tf.stack([seed, first_step + i]))
                     objective = objective_graph(seen, targets)
-                    total = tf.reduce_sum(objective - _penalties(tf, pixels, mean, settings))
+                    total = tf.reduce_sum(objective - penalty)
                 gradient = tape.gradient(total, parameters)
                 m = b1 * m + (1 - b1) * gradient
                 v = b2 * v + (1 - b2) * gradient * gradient
