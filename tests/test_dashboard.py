@@ -670,6 +670,18 @@ def test_a_stopped_explanation_is_not_cached_and_the_same_request_computes_it_ag
     assert cached.done == 0 and again is not first and np.array_equal(again.map, first.map)  # now from the cache
 
 
+def test_inside_page_draws_each_class_model_in_the_background_then_shows_it_with_each_models_probability():
+    app = _page("views/inside.py")
+    app.number_input(key="inside_steps_regularised").set_value(30).run()
+    assert not app.exception, app.exception
+    app.button(key="inside_draw").click().run()
+    assert not app.exception, app.exception
+    own = [m.value for m in app.markdown if "(its own): P(dachshund) = " in m.value]
+    assert len(own) == 2 and all(float(re.search(r"= ([\d.]+)", line)[1]) >= 0.99 for line in own), own
+    assert "inside_draw" not in [button.key for button in app.button]  # drawn and kept: nothing left to click
+    assert not [info.value for info in app.info if info.value.startswith("Stopped")]
+
+
 def test_a_stopped_class_model_is_not_kept_and_a_finished_one_is_kept_with_its_pictures_on_the_way():
     from core.progress import Progress, Stopped
     from dashboard import state
