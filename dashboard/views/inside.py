@@ -45,8 +45,8 @@ def _waited(key, request, doing: str, total: float, work, draw=None):
     if waiting.was_stopped(request):
         _stopped_note(request, doing)
         return None
-    status = st.container(horizontal=True, vertical_alignment="center")
-    with status:
+    status = st.empty()  # emptied at the end: the bar and the Stop go
+    with status.container(horizontal=True, vertical_alignment="center"):
         bar = st.progress(0.0, text=f"{doing}…")
         waiting.stop_button(request, key=f"stop_{key}")
     extra = st.empty()
