@@ -28,10 +28,13 @@ def _gradient_step_seconds(model, pixels, repeats: int) -> float:
 
 
 def _ascent_step_seconds(model, preset: str, steps: int) -> float:
-    from core.inside.class_model import class_model
+    """The ascent alone, in one compiled chunk: the final scoring of the picture is not a step."""
+    from core.inside.class_model import PRESETS, class_ascent
+    from core.inside.statistics import training_statistics
 
+    statistics = training_statistics(model.spec)
     started = time.perf_counter()
-    class_model(model, 1, preset, steps, chunk=steps)
+    class_ascent(model, 1, steps, PRESETS[preset], statistics.mean, statistics.colour, chunk=steps)
     return (time.perf_counter() - started) / steps
 
 

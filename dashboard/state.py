@@ -28,7 +28,7 @@ from core.errors import ModelError, UserError
 from core.explain import METHODS, Explanation, explain_images, load_in_background, warm_up_in_background
 from core.images import DecodedImage, clean_name, decode_image, file_safe
 from core.model_files import max_bytes
-from core.progress import Progress
+from core.progress import Progress, Stopped
 from core.render import (
     blend,
     colour_bar,
@@ -637,18 +637,32 @@ def cached_class_model(model_name: str, target: str, preset: str, steps: int):
     return _class_models().get(class_model_key(model_name, target, preset, steps))
 
 
-def draw_class_model(model_name: str, target: str, preset: str, steps: int, progress=None, stop=None):
-    """Computes a class model (core.inside.class_model.ClassModel) with `progress` called every few steps; kept
-    for every session unless it was stopped early."""
+def draw_class_model(model_name: str, target: str, preset: str, steps: int, progress: Progress | None = None):
+    """Computes a class model (core.inside.class_model.ClassModel), kept for every session. `progress` counts its
+    steps, holds the latest picture as `progress.latest` (core.inside.ascent.Progress, every 10 steps) and stops
+    the ascent at its next 10 steps when asked: then Stopped is raised and nothing is kept."""
     from core.inside.class_model import class_model
 
     key = class_model_key(model_name, target, preset, steps)
     result = _class_models().get(key)
     if result is None:
-        result = class_model(get_model(model_name), target, preset, steps, chunk=10, progress=progress, stop=stop)
-        if not result.stopped:
-            _class_models().put(key, result)
+        result = class_model(get_model(model_name), target, preset, steps, chunk=10, **_ascent_hooks(progress))
+        if result.stopped:
+            raise Stopped(f"The class model of {target} by {model_name} was stopped.")
+        _class_models().put(key, result)
     return result
+
+
+def _ascent_hooks(progress: Progress | None) -> dict:
+    """The `progress` and `stop` arguments of an ascent that report into a core.progress.Progress."""
+    if progress is None:
+        return {}
+
+    def seen(state) -> None:
+        progress.latest = state
+        progress.done = float(state.step)
+
+    return {"progress": seen, "stop": lambda: progress.stopping}
 
 
 def probability_of(model_name: str, pixels: np.ndarray, label: str) -> float | None:
@@ -667,11 +681,15 @@ def seconds_per_ascent_step(model_name: str) -> float:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def layer_filter_patterns(model_name: str, layer: str, count: int, steps: int):
-    """The first `count` filters' patterns of a layer (core.inside.filters.FilterPatterns)."""
+def layer_filter_patterns(model_name: str, layer: str, count: int, steps: int, _progress: Progress | None = None):
+    """The first `count` filters' patterns of a layer (core.inside.filters.FilterPatterns); `_progress` as for
+    draw_class_model: a stopped run raises Stopped, and nothing is cached."""
     from core.inside.filters import filter_patterns
 
-    return filter_patterns(get_model(model_name), layer, count=count, steps=steps)
+    patterns = filter_patterns(get_model(model_name), layer, count=count, steps=steps, **_ascent_hooks(_progress))
+    if patterns.stopped:
+        raise Stopped(f"The filter patterns of {layer} ({model_name}) were stopped.")
+    return patterns
 
 
 PATCH_SOURCES = ("sample images", "the bundled labelled set (200 generated dogs)")
@@ -687,9 +705,17 @@ def _patch_source_images(source: str) -> list[np.ndarray]:
     return [load_image(image).pixels for image in bundled_set().images]
 
 
-@st.cache_data(show_spinner="Finding the patches…", max_entries=64)
-def filter_patches(model_name: str, layer: str, filter_index: int, count: int, source: str):
-    """The `count` patches of the source images where a filter is most active, and the model-sized images."""
+def patch_source_size(source: str) -> int:
+    """How many images the patches are looked for among (the forward passes to expect)."""
+    return len(_patch_source_images(source))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def filter_patches(
+    model_name: str, layer: str, filter_index: int, count: int, source: str, _progress: Progress | None = None
+):
+    """The `count` patches of the source images where a filter is most active, and the model-sized images; its
+    forward passes count into `_progress` (by the batch loop), which stops them when asked."""
     from core.inside.patches import exciting_patches
 
     images = _patch_source_images(source)

@@ -598,6 +598,36 @@ def test_inside_the_model_draws_both_class_models_and_says_what_each_model_makes
     assert problems == []
 
 
+def test_a_long_class_model_shows_its_picture_while_it_runs_and_a_stop_keeps_nothing(page, server):
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    page.get_by_test_id("stSidebarNav").get_by_text("Inside the model", exact=True).click()
+    main = page.get_by_test_id("stMain")
+    steps = main.get_by_label("Steps")
+    steps.fill("2990")  # minutes on two cores: long enough to watch and stop, and no other test draws it
+    steps.press("Enter")
+    _settled(page)
+    main.get_by_role("button", name="Draw the class model").click()
+    # While it runs: which picture is drawn, how far, the picture so far with its step and score, and a Stop.
+    expect(main.get_by_text(re.compile(r"^Drawing dachshund as demo-resnet pictures it: \d+%$"))).to_be_visible(
+        timeout=120_000
+    )
+    expect(main.get_by_text(re.compile(r"^step [1-9]\d* of 2990 · score "))).to_be_visible(timeout=120_000)
+    assert main.get_by_test_id("stImage").count() == 1
+    main.get_by_role("button", name="Stop").click()
+    stopped = main.get_by_text(re.compile(r"^Stopped: drawing the class model of dachshund was not finished"))
+    expect(stopped).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=30_000)
+    # Nothing half done was kept: no picture, no probability, and the same choice starts from step 0 again.
+    assert main.get_by_test_id("stImage").count() == 0
+    assert main.get_by_text(re.compile(r"\(its own\): P\(")).count() == 0
+    main.get_by_role("button", name="Run again").click()
+    expect(main.get_by_text(re.compile(r"^step (10|20|30) of 2990 · score "))).to_be_visible(timeout=120_000)
+    main.get_by_role("button", name="Stop").click()
+    expect(stopped).to_be_visible(timeout=60_000)
+
+
 def test_no_page_asks_anything_of_another_machine(page, server):
     """Every request of a fresh visitor, on every page, goes to this server: the tab's icon included."""
     from urllib.parse import urlparse

@@ -670,6 +670,40 @@ def test_a_stopped_explanation_is_not_cached_and_the_same_request_computes_it_ag
     assert cached.done == 0 and again is not first and np.array_equal(again.map, first.map)  # now from the cache
 
 
+def test_inside_page_draws_each_class_model_in_the_background_then_shows_it_with_each_models_probability():
+    app = _page("views/inside.py")
+    app.number_input(key="inside_steps_regularised").set_value(30).run()
+    assert not app.exception, app.exception
+    app.button(key="inside_draw").click().run()
+    assert not app.exception, app.exception
+    own = [m.value for m in app.markdown if "(its own): P(dachshund) = " in m.value]
+    assert len(own) == 2 and all(float(re.search(r"= ([\d.]+)", line)[1]) >= 0.99 for line in own), own
+    assert "inside_draw" not in [button.key for button in app.button]  # drawn and kept: nothing left to click
+    assert not [info.value for info in app.info if info.value.startswith("Stopped")]
+
+
+def test_a_stopped_class_model_is_not_kept_and_a_finished_one_is_kept_with_its_pictures_on_the_way():
+    from core.progress import Progress, Stopped
+    from dashboard import state
+
+    request = ("demo-resnet", "dachshund", "regularised", 20)
+
+    class StopAtStep10(Progress):
+        def __setattr__(self, name, value):
+            super().__setattr__(name, value)
+            if name == "latest" and value.step >= 10:
+                self.stop()
+
+    stopping = StopAtStep10(total=20)
+    with pytest.raises(Stopped):
+        state.draw_class_model(*request, stopping)
+    assert stopping.latest.step == 10 and state.cached_class_model(*request) is None
+    watching = Progress(total=20)
+    result = state.draw_class_model(*request, watching)
+    assert watching.latest.step == 20 and watching.latest.pixels.shape == (1, 160, 160, 3)
+    assert result.steps == 20 and state.cached_class_model(*request) is result
+
+
 def test_pictures_drawn_through_the_caches_are_core_renders_own_to_the_byte():
     """The Saliency and SHAP pages draw through dashboard.state's caches (the layer kept apart from the opacity,
     the compiled blend, the picture kept): each file must be the file of core.render's picture, first drawn and

@@ -4,6 +4,8 @@ Gradient ascent on the class score before the final sigmoid/softmax, less penalt
 (a zero deviation from it). Two presets (docs/methods.md, "Class model"):
 - `seed`: Simonyan et al.'s objective S_c(x) − λ‖x‖², x the deviation from the mean training image in pixels;
   Adam (learning rate 0.3, epsilon 1e-12), BatchNorm layers normalising with the image's own statistics; 3000 steps.
+  With one image, that normalisation bounds the score it ascends (docs/methods.md, "Why seed gives no confident
+  class model here"): on networks ending in BatchNorm, as the bundled ones do, its pictures stay short of 0.99.
 - `regularised`: a decorrelated Fourier parameterisation, random jitter, scale and rotation, total-variation and
   L2 penalties (Olah et al. 2017), BatchNorm as in inference.
 The result is always scored by the unchanged model, as the image it is saved as (0..255 integers).

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.inside.layers import layer_named
+from core.progress import passes_done
 from core.scoring import LoadedModel
 
 
@@ -41,7 +42,11 @@ def activations(model: LoadedModel, pixels: np.ndarray, layer: str, batch_size: 
     run = model.compiled(("activations", layer), build)
     size = model.batch(batch_size)
     pixels = np.asarray(pixels, np.float32)
-    return np.concatenate([run(pixels[i : i + size]).numpy() for i in range(0, len(pixels), size)]).astype(np.float32)
+    parts = []
+    for start in range(0, len(pixels), size):
+        parts.append(run(pixels[start : start + size]).numpy())
+        passes_done(len(parts[-1]))  # counted for whoever watches, and where a stop was asked, stopped
+    return np.concatenate(parts).astype(np.float32)
 
 
 def feature_maps(model: LoadedModel, image: np.ndarray, layer: str) -> FeatureMaps:

@@ -35,6 +35,7 @@ class FilterPatterns:
     activation: np.ndarray  # (K,) each filter's mean activation on its pattern
     steps: int
     seconds: float
+    stopped: bool = False  # stopped early: only the filters finished so far, after fewer steps
 
 
 def filter_patterns(
@@ -69,7 +70,7 @@ def filter_patterns(
         return tf.reduce_mean(tf.gather(activations, targets, axis=3, batch_dims=1), axis=[1, 2])
 
     size = model.batch(len(chosen), gradients=True)
-    parts, values, seconds = [], [], 0.0
+    parts, values, seconds, stopped = [], [], 0.0, False
     for start in range(0, len(chosen), size):
         result = ascend(
             model,
@@ -88,6 +89,7 @@ def filter_patterns(
         values.append(result.objective)
         seconds += result.seconds
         if result.stopped:
+            stopped = True
             break
     pixels = np.concatenate(parts)
-    return FilterPatterns(layer, chosen[: len(pixels)], pixels, np.concatenate(values), steps, seconds)
+    return FilterPatterns(layer, chosen[: len(pixels)], pixels, np.concatenate(values), steps, seconds, stopped)

@@ -5,8 +5,11 @@ import streamlit as st
 from core.errors import UserError
 from core.inside import pictures
 from core.inside.class_model import PAGE_STEPS, PRESETS
-from dashboard import state
+from core.progress import Progress, Stopped
+from dashboard import state, waiting
 from dashboard.views.common import all_labels
+
+FILTER_STEPS = 48
 
 st.title("Inside the model")
 st.caption(
@@ -33,6 +36,46 @@ def _layer_picker(name: str, key: str) -> str:
                         "with its kind and output shape (height × width × channels).")  # fmt: skip
 
 
+def _waited(key, request, doing: str, total: float, work, draw=None):
+    """work(progress) in the background under a progress bar with a Stop (dashboard/waiting.py); `draw(progress)`
+    adds to the bar (the latest picture). None when stopped: a note says so, with a button to run it again."""
+    done = st.session_state.setdefault("inside_done", set())
+    if key in done:
+        return work(None)  # kept: no thread, no bar
+    if waiting.was_stopped(request):
+        _stopped_note(request, doing)
+        return None
+    status = st.empty()  # emptied at the end: the bar and the Stop go
+    with status.container(horizontal=True, vertical_alignment="center"):
+        bar = st.progress(0.0, text=f"{doing}…")
+        waiting.stop_button(request, key=f"stop_{key}")
+    extra = st.empty()
+
+    def show(progress: Progress) -> None:
+        bar.progress(progress.fraction, text=f"{doing}: {progress.fraction:.0%}")
+        if draw is not None:
+            draw(progress, extra)
+
+    try:
+        value = waiting.run(key, work, Progress(doing, total), show, request)
+        done.add(key)
+        return value
+    except Stopped:
+        status.empty()
+        extra.empty()
+        _stopped_note(request, doing)
+        return None
+    finally:
+        status.empty()
+        extra.empty()
+
+
+def _stopped_note(request, doing: str) -> None:
+    st.info(f"Stopped: {doing[0].lower()}{doing[1:]} was not finished, and nothing half done was kept.")
+    st.button("Run again", key=f"run_again_{hash(request)}", type="primary", on_click=waiting.ask_to_run,
+              args=(request,))  # fmt: skip
+
+
 def class_model_view() -> None:
     controls = st.columns([2, 2, 1])
     target = controls[0].selectbox("Class", all_labels(models), key="inside_class",
@@ -41,19 +84,24 @@ def class_model_view() -> None:
                                    format_func={"seed": "seed (Simonyan et al. 2014)",
                                                 "regularised": "regularised (recognisable)"}.get,
                                    help="seed: plain gradient ascent with an L2 penalty, BatchNorm in training "
-                                   "mode. regularised: a decorrelated frequency parameterisation, random jitter, "
-                                   "scale and rotation, total-variation and L2 penalties.")  # fmt: skip
+                                   "mode (on one image that caps the score it can raise: on the bundled models its "
+                                   "pictures stay short of a confident class). regularised: a decorrelated "
+                                   "frequency parameterisation, random jitter, scale and rotation, total-variation "
+                                   "and L2 penalties.")  # fmt: skip
     steps = controls[2].number_input("Steps", 10, 3000, PAGE_STEPS[preset], step=10, key=f"inside_steps_{preset}")
     runnable = [name for name in models if target in state.get_model(name).spec.labels]
     seconds = sum(state.seconds_per_ascent_step(name) * steps for name in runnable)
     cached = {name: state.cached_class_model(name, target, preset, steps) for name in runnable}
     missing = [name for name in runnable if cached[name] is None]
-    if missing:
+    request = ("inside_class", target, preset, int(steps), tuple(missing))
+    if missing and not waiting.was_asked(request) and not waiting.was_stopped(request):
         st.caption(f"{steps} steps per model, each about one forward and backward pass: about {seconds:.0f} s "
                    "here for both.")  # fmt: skip
-        clicked = st.button("Draw the class model", type="primary", key="inside_draw")
-    else:
-        clicked = False
+        if st.button("Draw the class model", type="primary", key="inside_draw"):
+            waiting.ask_to_run(request)  # a click elsewhere while it computes does not bring the button back
+    asked = waiting.was_asked(request)
+    if missing and asked:
+        waiting.stop_other_work({("class_model", name, target, preset, int(steps)) for name in missing})
     columns = st.columns(len(models))
     drawn = False
     for column, name in zip(columns, models, strict=True):
@@ -63,23 +111,34 @@ def class_model_view() -> None:
                 st.info(f"“{target}” is not one of {name}'s classes.")
                 continue
             result = cached[name]
-            if result is None and not clicked:
-                st.caption("Not drawn yet for this class, preset and number of steps.")
+            if result is None and not asked:
+                if not waiting.was_stopped(request):
+                    st.caption("Not drawn yet for this class, preset and number of steps.")
+                elif name == missing[0]:
+                    _stopped_note(request, f"Drawing the class model of {target}")
                 continue
             if result is None:
-                picture, note = st.empty(), st.empty()
 
-                def progress(p, picture=picture, note=note):
-                    picture.image(pictures.enlarged(p.pixels[0], 320), width="content")
-                    note.caption(f"step {p.step} of {p.steps} · score {p.objective[0]:.2f} · {p.seconds:.1f} s")
+                def work(progress, name=name):
+                    return state.draw_class_model(name, target, preset, steps, progress)
+
+                def draw(progress, place, shown={}):  # noqa: B006 - the step last drawn, for this model only
+                    latest = getattr(progress, "latest", None)
+                    if latest is not None and shown.get("step") != latest.step:
+                        shown["step"] = latest.step  # redraw the picture only when 10 more steps are done
+                        with place.container():
+                            st.image(pictures.enlarged(latest.pixels[0], 320), width="content")
+                            st.caption(f"step {latest.step} of {latest.steps} · score {latest.objective[0]:.2f} · "
+                                       f"{latest.seconds:.1f} s")  # fmt: skip
 
                 try:
-                    result = state.draw_class_model(name, target, preset, steps, progress)
+                    result = _waited(("class_model", name, target, preset, int(steps)), request,
+                                     f"Drawing {target} as {name} pictures it", steps, work, draw)  # fmt: skip
                 except UserError as error:
                     st.error(str(error))
                     continue
-                picture.empty()
-                note.empty()
+                if result is None:
+                    break  # stopped: the other models' pictures are not drawn either
                 drawn = True
             st.image(pictures.enlarged(result.pixels, 320), width="content",
                      caption=f"{result.target} as {name} pictures it · {result.steps} steps in "
@@ -131,14 +190,20 @@ def filter_patterns_view() -> None:
     for name in models:
         st.subheader(name)
         layer = _layer_picker(name, "inside_filters_layer")
-        seconds = state.seconds_per_ascent_step(name) * 48 * count
+        seconds = state.seconds_per_ascent_step(name) * FILTER_STEPS * count
         if not st.toggle(f"Draw the patterns (about {seconds:.0f} s)", key=f"inside_filters_go_{name}"):
             continue
+        request = ("inside_filters", name, layer, count)
+
+        def work(progress, name=name, layer=layer):
+            return state.layer_filter_patterns(name, layer, count, FILTER_STEPS, progress)
+
         try:
-            with st.spinner("Ascending…"):
-                patterns = state.layer_filter_patterns(name, layer, count, 48)
+            patterns = _waited(request, request, f"Drawing {count} filter patterns of {layer}", FILTER_STEPS, work)
         except UserError as error:
             st.error(str(error))
+            continue
+        if patterns is None:
             continue
         tiles = [pictures.enlarged(p, 96) for p in patterns.pixels]
         st.image(pictures.grid(tiles, 8, [f"#{f}" for f in patterns.filters]), width="content")
@@ -157,11 +222,20 @@ def patches_view() -> None:
             layer = _layer_picker(name, "inside_patches_layer")
         channels = next(info.output_shape[2] for info in state.inside_layers(name) if info.name == layer)
         filter_index = columns[1].number_input("Filter", 0, channels - 1, 0, key=f"inside_filter_{name}_{layer}")
+        request = ("inside_patches", name, layer, int(filter_index), count, source)
+
+        def work(progress, name=name, layer=layer, filter_index=int(filter_index)):
+            return state.filter_patches(name, layer, filter_index, count, source, progress)
+
         try:
-            patches, sized = state.filter_patches(name, layer, int(filter_index), count, source)
+            found = _waited(request, request, f"Finding the patches that excite filter {int(filter_index)} of {layer}",
+                            state.patch_source_size(source), work)  # fmt: skip
         except UserError as error:
             st.error(str(error))
             continue
+        if found is None:
+            continue
+        patches, sized = found
         row = st.columns(len(patches))
         for column, patch in zip(row, patches, strict=True):
             column.image(pictures.enlarged(patch.pixels, 96), width="stretch", caption=f"{patch.activation:.3g}")
