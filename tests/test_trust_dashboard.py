@@ -1,0 +1,121 @@
+"""The trust checks on the dashboard, driven by streamlit's AppTest: the numbers on screen are core.trust's for the
+same model, image, method and target."""
+
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+TIMEOUT = 300  # the first run loads TensorFlow and both models; the checks then run 4 × 192 model passes
+
+
+def _page(path: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.run()
+    app.switch_page(path).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _tables(app: AppTest, first_row: str) -> list[list[str]]:
+    """Each markdown table whose first body row starts with `first_row`, as its rows of cells (bold removed)."""
+    found = []
+    for element in app.markdown:
+        lines = element.value.splitlines()
+        if len(lines) > 2 and lines[0].startswith("| |") and lines[2].startswith(f"| {first_row}"):
+            found.append([[cell.strip().strip("*") for cell in line.strip("|").split("|")] for line in lines])
+    return found
+
+
+def _charts(block, words: str) -> list:
+    """Every Vega-Lite chart under a block whose spec holds `words` (AppTest has no getter for charts)."""
+    found = []
+    for child in getattr(block, "children", {}).values():
+        if child.type == "vega_lite_chart":
+            found += [child] if words in child.proto.spec else []
+        else:
+            found += _charts(child, words)
+    return found
+
+
+def _core_checks(model_name: str, sample, method: str, params: dict):
+    """What core.trust says of that sample's map, computed without the dashboard."""
+    from core.explain import explain_images
+    from core.scoring import load_model
+    from core.trust.faithfulness import faithfulness_report
+    from core.trust.localisation import localisation_report
+
+    model = load_model(model_name)
+    result = explain_images(model, [sample.image.pixels], method, None, params)[0]
+    pixels = model.spec.resize([sample.image.pixels])[0]
+    return (
+        result,
+        faithfulness_report(model, pixels, result.target, result.map),
+        localisation_report(result.map, sample.truth),
+    )
+
+
+@pytest.fixture(scope="module")
+def checked() -> AppTest:
+    app = _page("views/saliency.py")
+    app.toggle(key="saliency_trust").set_value(True).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_the_cost_of_the_checks_is_shown_in_model_passes_before_anything_runs(checked):
+    from core.trust.faithfulness import report_passes
+
+    cost = [i.value for i in checked.info if "model passes" in i.value]
+    assert len(cost) == 1, [i.value for i in checked.info]
+    # Two sample images and two models: four maps, each with three random maps and the blob.
+    assert cost[0].startswith(f"4 maps to check: {4 * report_passes():,} model passes in all ({report_passes()} per")
+    assert not _tables(checked, "Deletion AUC")
+    assert checked.button(key="saliency_trust_run").label == "Run the checks"
+
+
+def test_deletion_insertion_and_localisation_on_screen_are_core_trusts_for_each_map(checked):
+    from core.samples import sample_images
+
+    checked.button(key="saliency_trust_run").click().run()
+    assert not checked.exception, checked.exception
+    method = checked.session_state["saliency_method"]
+    faithfulness, localisation = _tables(checked, "Deletion AUC"), _tables(checked, "Pointing game")
+    assert len(faithfulness) == len(localisation) == 4
+    assert faithfulness[0][0][1:] == ["this map", "random map", "centred blob"]
+    assert localisation[0][0][1:] == ["this map", "random map", "centred blob", "uniform map"]
+    captions = [c.value for c in checked.caption]
+    shown = iter(zip(faithfulness, localisation, strict=True))
+    for sample in sample_images()[:2]:  # rows in order, models A then B in each
+        for model_name in ("demo-resnet", "demo-efficientnet"):
+            result, faith, local = _core_checks(model_name, sample, method, {})
+            table, places = next(shown)
+            order = [faith.map, faith.references["random"], faith.references["centre"]]
+            assert table[2][1:] == [f"{f.deletion_auc:.3f}" for f in order]
+            assert table[3][1:] == [f"{f.insertion_auc:.3f}" for f in order]
+            reference = [local.map, local.references["random"], local.references["centre"], local.references["uniform"]]
+            assert places[3][1:] == [f"{r.energy_in_box:.3f}" for r in reference]
+            assert places[4][1:] == [f"{r.box_iou:.3f}" for r in reference]
+            assert places[2][1] == ("hit" if local.map.pointing_hit else "miss")
+            assert places[2][4] == f"{local.references['uniform'].pointing_hit:.0%} chance"
+            # The sentences read the same numbers, against the random map's.
+            worded = f"deletion AUC {faith.map.deletion_auc:.3f} against {faith.references['random'].deletion_auc:.3f}"
+            assert any(worded in caption and f"“{result.target_label}”" in caption for caption in captions)
+            energy = f"{local.map.energy_in_box:.0%} of the map's positive weight lies in the object's box"
+            assert any(caption.startswith(energy) for caption in captions)
+
+
+def test_the_checks_are_kept_and_the_curves_come_on_request(checked):
+    checked.toggle(key="saliency_trust_curves").set_value(True).run()
+    assert not checked.exception, checked.exception
+    assert not [i.value for i in checked.info if "model passes" in i.value]  # kept: nothing to run again
+    assert len(_charts(checked.main, "share of pixels removed / restored")) == 4
+    assert len(_tables(checked, "Deletion AUC")) == 4
+
+
+def test_a_generated_images_parts_are_shown_as_a_chart_with_their_areas(checked):
+    assert len(_charts(checked.main, "share of the map's positive weight")) == 4  # both samples have part masks
+    on_dog = re.compile(r"^\d+% of the map's positive weight is on the dog, which covers \d+% of the image")
+    assert sum(bool(on_dog.match(caption.value)) for caption in checked.caption) == 4
