@@ -341,6 +341,15 @@ def sanity(
     return sanity_check(model, pixels, np.array([target]), method, dict(params), steps=steps, should_stop=stop)[0]
 
 
+def sanity_picture(sanity_key: tuple, result, signed: bool) -> bytes:
+    """core.trust.sanity.sanity_strip of a kept sanity check (`sanity_key`: the arguments it was kept under), PNG."""
+    from core.trust.sanity import sanity_strip
+
+    return _drawn().get(
+        ("sanity", *sanity_key, signed), lambda: picture_file(sanity_strip(result, signed=signed), photo=False)
+    )
+
+
 def estimated_seconds(model_name: str, method: str, params: dict, image_count: int) -> float:
     """Expected cost: the method's passes for these parameters in forward-pass equivalents (the registry's
     cost, backward passes counted) times this model's measured time per image."""

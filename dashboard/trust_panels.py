@@ -86,6 +86,73 @@ def trust_controls(key: str) -> TrustOptions | None:
 References = Callable[[str, int], dict]  # (model, row) -> {title: (explanation key, map)}
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One piece of work for `_computed`: its cache key, its cost in model passes, and what it computes."""
+
+    key: tuple
+    passes: int
+    seconds: float
+    doing: str  # "Deletion and insertion of demo-resnet's map of dog.png"
+    work: Callable  # work(progress) -> the result, kept in dashboard.state
+
+
+def _stopped_text(what: str, count: int) -> str:
+    return f"Stopped: {what} {'was' if count == 1 else 'were'} not finished, and nothing half done was kept."
+
+
+def _computed(jobs: list[_Job], *, key: str, what: str, button: str, detail: str = "") -> bool:
+    """Whether every job's result is kept: those not yet computed show their cost first with a button, then run one
+    by one in a worker thread with a progress bar and a Stop button (dashboard.waiting). False while waiting for the
+    click or after a Stop."""
+    from core.progress import Progress, Stopped
+    from dashboard import waiting
+
+    done = st.session_state.setdefault("computed_trust", set())
+    pending = [job for job in jobs if job.key not in done]
+    if not pending:
+        return True
+    request = (key, tuple(job.key for job in jobs))
+    notice = st.empty()
+    if waiting.was_stopped(request):
+        with notice.container():
+            st.info(_stopped_text(what, len(pending)))
+            st.button(f"{button} again", key=f"{key}_again", on_click=waiting.ask_to_run, args=(request,))
+        return False
+    passes, seconds = sum(job.passes for job in pending), sum(job.seconds for job in pending)
+    cost = (
+        f"{len(pending)} {what} to compute: {passes:,} model passes in all ({pending[0].passes:,} each{detail}), about "
+        f"{_duration(seconds)} on this machine. Results are kept, so this is paid once per image and setting."
+    )
+    if not waiting.was_asked(request):
+        with notice.container():
+            st.info(cost)
+            if not st.button(button, type="primary", key=f"{key}_run"):
+                return False
+        waiting.ask_to_run(request)
+    notice.info(cost)
+    status = st.empty()
+    with status.container(horizontal=True, vertical_alignment="center", key=f"{key}_status"):
+        bar = st.progress(0.0, text=f"{pending[0].doing}…")
+        waiting.stop_button(request, key=f"{key}_stop")
+    try:
+        for index, job in enumerate(pending):
+
+            def show(progress, index=index, job=job):
+                share = (index + progress.fraction) / len(pending)
+                bar.progress(share, text=f"{job.doing}: {progress.fraction:.0%} · {index + 1} of {len(pending)}")
+
+            waiting.run(job.key, job.work, Progress(job.doing, job.passes), show, request)
+            done.add(job.key)
+    except Stopped:
+        status.empty()
+        notice.info(_stopped_text(what, len(pending)))
+        return False
+    status.empty()
+    notice.empty()
+    return True
+
+
 def run_trust(
     images,
     models: list[str],
@@ -99,15 +166,16 @@ def run_trust(
 ) -> dict | None:
     """Every (model, row) map's checks, kept in dashboard.state: the cost in model passes first, with a button;
     then a progress bar and a Stop button while they run. None until clicked, or when stopped."""
-    from core.progress import Progress, Stopped
-    from dashboard import state, waiting
+    from dashboard import state
 
     params_key = tuple(sorted(params.items()))
-    jobs = []
+    entries, jobs = [], []
     for name in models:
+        seconds_per_pass = state.get_model(name).seconds_per_image
         for row, selected in enumerate(images):
             result = results[(name, row)]
             refs = references(name, row) if references else {}
+            maps = {title: raw for title, (_, raw) in refs.items()} or None
             faith_key = (
                 name,
                 selected.image.sha256,
@@ -118,62 +186,21 @@ def run_trust(
                 options.steps,
                 tuple((title, ref_key) for title, (ref_key, _) in refs.items()),
             )
-            jobs.append((name, row, selected, result, refs, faith_key))
-    done = st.session_state.setdefault("computed_trust", set())
-    pending = [job for job in jobs if job[5] not in done]
-    request = ("trust", tuple(job[5] for job in jobs))
-    notice = st.empty()
-    if pending and waiting.was_stopped(request):
-        with notice.container():
-            st.info("Stopped: the checks were not finished, and nothing half done was kept.")
-            st.button("Run the checks again", key=f"{key}_trust_again", on_click=waiting.ask_to_run, args=(request,))
+            passes = state.faithfulness_passes(len(refs), options.steps)
+
+            def work(progress, faith_key=faith_key, image=selected.image, raw=result.map, maps=maps):
+                return state.faithfulness(*faith_key, image, raw, maps, progress)
+
+            doing = f"Deletion and insertion of {name}'s map of {selected.image.name}"
+            jobs.append(_Job(("faithfulness", *faith_key), passes, passes * seconds_per_pass, doing, work))
+            entries.append((name, row, selected, result, maps, faith_key))
+    what = "map checks" if len(jobs) > 1 else "map check"
+    detail = f": {options.steps} steps of removing and of restoring pixels, for the map, three random maps and a blob"
+    if not _computed(jobs, key=f"{key}_trust", what=what, button="Run the checks", detail=detail):
         return None
-    if pending:
-        passes = [state.faithfulness_passes(len(job[4]), options.steps) for job in pending]
-        seconds = sum(p * state.get_model(job[0]).seconds_per_image for p, job in zip(passes, pending, strict=True))
-        cost = (
-            f"{len(pending)} map{'s' if len(pending) > 1 else ''} to check: {sum(passes):,} model passes in all "
-            f"({passes[0]} per map: {options.steps} steps of removing and of restoring pixels, for the map, three "
-            f"random maps and a centred blob), about {_duration(seconds)} on this machine. Results are kept."
-        )
-        if not waiting.was_asked(request):
-            with notice.container():
-                st.info(cost)
-                if not st.button("Run the checks", type="primary", key=f"{key}_trust_run"):
-                    return None
-            waiting.ask_to_run(request)
-        notice.info(cost)
-        status = st.container(horizontal=True, vertical_alignment="center", key=f"{key}_trust_status")
-        with status:
-            bar = st.progress(0.0, text="Checking the maps…")
-            waiting.stop_button(request, key=f"{key}_trust_stop")
-        try:
-            for index, (name, _, selected, result, refs, faith_key) in enumerate(pending):
-                image = selected.image
-                total = state.faithfulness_passes(len(refs), options.steps)
-
-                def work(progress, name=name, image=image, result=result, refs=refs, faith_key=faith_key):
-                    return state.faithfulness(
-                        *faith_key, image, result.map, {t: m for t, (_, m) in refs.items()} or None, progress
-                    )
-
-                def show(progress, index=index, name=name, image=image):
-                    share = (index + progress.fraction) / len(pending)
-                    bar.progress(share, text=f"Deletion and insertion of {name}'s map of {image.name}: "
-                                 f"{progress.fraction:.0%} · {index + 1} of {len(pending)}")  # fmt: skip
-
-                doing = Progress(f"Checking {name}'s map of {image.name}", total)
-                waiting.run(("trust", faith_key), work, doing, show, request)
-                done.add(faith_key)
-        except Stopped:
-            status.empty()
-            notice.info("Stopped: the checks were not finished, and nothing half done was kept.")
-            return None
-        status.empty()
-    notice.empty()
     found = {}
-    for name, row, selected, result, refs, faith_key in jobs:
-        faith = state.faithfulness(*faith_key, selected.image, result.map, {t: m for t, (_, m) in refs.items()} or None)
+    for name, row, selected, result, maps, faith_key in entries:
+        faith = state.faithfulness(*faith_key, selected.image, result.map, maps)
         truth = state.truth_of(selected)
         local = None
         if truth is not None:
@@ -181,6 +208,39 @@ def run_trust(
                                        state.truth_key(truth), result.map, truth)  # fmt: skip
         found[(name, row)] = TrustResult(faith, local, result.target_label)
     return found
+
+
+def run_sanity(images, models: list[str], results: dict, method: str, params: dict, steps: int, *, key: str):
+    """Every (model, row) sanity check as (the key it is kept under, core.trust.sanity.ImageSanity), kept in
+    dashboard.state, run like `run_trust`; models without gradients are left out. None until clicked, or when
+    stopped."""
+    from dashboard import state
+
+    params_key = tuple(sorted(params.items()))
+    entries, jobs = [], []
+    for name in models:
+        model = state.get_model(name)
+        if not model.differentiable:
+            continue
+        for row, selected in enumerate(images):
+            result = results[(name, row)]
+            sanity_key = (name, selected.image.sha256, method, params_key, int(result.target), steps)
+            passes = state.sanity_passes(name, method, params, steps)
+
+            def work(progress, sanity_key=sanity_key, image=selected.image):
+                return state.sanity(*sanity_key, image, progress)
+
+            doing = f"Sanity check of {name}'s map of {selected.image.name}"
+            jobs.append(_Job(("sanity", *sanity_key), passes, passes * model.seconds_per_image, doing, work))
+            entries.append((name, row, selected, sanity_key))
+    what = "sanity checks" if len(jobs) > 1 else "sanity check"
+    detail = f": the map again after each of {steps} steps of randomising the weights"
+    if not _computed(jobs, key=f"{key}_sanity", what=what, button="Run the sanity check", detail=detail):
+        return None
+    return {
+        (name, row): (sanity_key, state.sanity(*sanity_key, selected.image))
+        for name, row, selected, sanity_key in entries
+    }
 
 
 def _duration(seconds: float) -> str:
@@ -320,3 +380,79 @@ def parts_chart(report, key: str) -> None:
         },
     }  # fmt: skip
     st.vega_lite_chart(pd.DataFrame(rows), spec, width="stretch", key=key)
+
+
+def sanity_controls(key: str) -> int | None:
+    """The switch that asks for the sanity check, and its number of steps; None while it is off."""
+    from core.trust.sanity import DEFAULT_STEPS as SANITY_STEPS
+
+    columns = st.columns([3, 1], vertical_alignment="bottom")
+    on = columns[0].toggle(
+        "Sanity check: does the map change when the model's weights are made random?",
+        key=f"{key}_sanity",
+        persist_state="session",
+        help="The model's layers are re-initialised from the output down, a few at a time, on a copy, and the map "
+        "is made again after each step. A map that stays the same shows the image, not what the model learned. "
+        f"An edge detector, which ignores the model, goes through the same steps as a control. {HOW_TO_READ}.",
+    )
+    if not on:
+        return None
+    steps = columns[1].number_input(
+        "Randomisation steps",
+        min_value=1,
+        max_value=30,
+        value=SANITY_STEPS,
+        key=f"{key}_sanity_steps",
+        persist_state="session",
+        help="The weighted layers are randomised in this many groups, the top layer first; one map per step.",
+    )
+    return int(steps)
+
+
+def sanity_table(result) -> str:
+    """Markdown table: after each step, the rank correlation and SSIM with the original map, of the method and of
+    the edge detector."""
+    check, control = result.check, result.control
+    head = (
+        f"| step | randomised down to | {check.title}: Spearman | SSIM | edge detector: Spearman | SSIM |\n"
+        "|---|---|---|---|---|---|"
+    )
+    rows = [
+        f"| {number} | {mine.layer} ({mine.layers} layers) | {mine.spearman:.3f} | {mine.ssim:.3f} | "
+        f"{other.spearman:.3f} | {other.ssim:.3f} |"
+        for number, (mine, other) in enumerate(zip(check.steps, control.steps, strict=True), 1)
+    ]
+    return "\n".join([head, *rows])
+
+
+def sanity_section(images, models: list[str], checks: dict, method: str, key: str) -> None:
+    """Every sanity check, one bordered block per image and model (the strips are wide: they take the page's width)."""
+    from core.explain import METHODS
+    from dashboard import state
+    from dashboard.components import image_heading
+
+    for (name, row), (sanity_key, result) in checks.items():
+        with st.container(border=True, key=f"{key}_sanity_{row}_{models.index(name)}"):
+            st.markdown(f"{image_heading(images[row])} · {name} · {METHODS[method].title}")
+            sanity_block(result, state.sanity_picture(sanity_key, result, METHODS[method].signed))
+
+
+def sanity_block(result, picture: bytes) -> None:
+    """One map's sanity check: the strip of maps after each step, the verdict on the method and on the control,
+    and the numbers per step one click away."""
+    check, control = result.check, result.control
+    st.image(
+        picture,
+        width="stretch",
+        output_format="PNG",
+        caption="Top row: the map, then the map after each step (the weights randomised down to the layer "
+        "named, rho: rank correlation, ssim: structural similarity with the original). Bottom row: an edge "
+        "detector, the control.",
+    )
+    (st.warning if check.flagged else st.success)(check.sentence)
+    st.caption(
+        f"Control: {control.sentence} It ignores the model by construction, so it is always flagged; a method "
+        "flagged like it shows no more than the image's edges."
+    )
+    with st.expander("Numbers per step"):
+        st.markdown(sanity_table(result))

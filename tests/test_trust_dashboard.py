@@ -71,7 +71,9 @@ def test_the_cost_of_the_checks_is_shown_in_model_passes_before_anything_runs(ch
     cost = [i.value for i in checked.info if "model passes" in i.value]
     assert len(cost) == 1, [i.value for i in checked.info]
     # Two sample images and two models: four maps, each with three random maps and the blob.
-    assert cost[0].startswith(f"4 maps to check: {4 * report_passes():,} model passes in all ({report_passes()} per")
+    assert cost[0].startswith(
+        f"4 map checks to compute: {4 * report_passes():,} model passes in all ({report_passes()} each"
+    )
     assert not _tables(checked, "Deletion AUC")
     assert checked.button(key="saliency_trust_run").label == "Run the checks"
 
@@ -119,3 +121,36 @@ def test_a_generated_images_parts_are_shown_as_a_chart_with_their_areas(checked)
     assert len(_charts(checked.main, "share of the map's positive weight")) == 4  # both samples have part masks
     on_dog = re.compile(r"^\d+% of the map's positive weight is on the dog, which covers \d+% of the image")
     assert sum(bool(on_dog.match(caption.value)) for caption in checked.caption) == 4
+
+
+def test_the_sanity_check_shows_cores_numbers_per_step_the_flag_sentence_and_the_flagged_edge_control():
+    from core.explain import explain_images
+    from core.samples import sample_images
+    from core.scoring import load_model
+    from core.trust.sanity import sanity_check, sanity_passes
+
+    app = _page("views/saliency.py")
+    app.selectbox(key="model_b").set_value("(none)")
+    app.checkbox(key="sample_1").uncheck()
+    app.toggle(key="saliency_sanity").set_value(True).run()
+    method = app.session_state["saliency_method"]
+    model = load_model("demo-efficientnet" if app.session_state["model_a"] == "demo-efficientnet" else "demo-resnet")
+    (cost,) = [i.value for i in app.info if "model passes" in i.value]
+    assert cost.startswith(f"1 sanity check to compute: {sanity_passes(method, {}, 10):,} model passes")
+    app.button(key="saliency_sanity_run").click().run()
+    assert not app.exception, app.exception
+
+    sample = sample_images()[0]
+    result = explain_images(model, [sample.image.pixels], method, None, {})[0]
+    (expected,) = sanity_check(model, model.spec.resize([sample.image.pixels]), [result.target], method)
+    (table,) = [m.value for m in app.markdown if m.value.startswith("| step |")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    assert len(rows) == len(expected.check.steps) == 10
+    for row, mine, control in zip(rows, expected.check.steps, expected.control.steps, strict=True):
+        assert row[1] == f"{mine.layer} ({mine.layers} layers)"
+        assert row[2:] == [f"{v:.3f}" for v in (mine.spearman, mine.ssim, control.spearman, control.ssim)]
+    verdicts = [w.value for w in [*app.warning, *app.success]]
+    assert verdicts == [expected.check.sentence]
+    assert expected.control.flagged
+    assert any(c.value.startswith(f"Control: {expected.control.sentence}") for c in app.caption)
+    assert [e.value for e in app.subheader if e.value == "Sanity check"] == ["Sanity check"]

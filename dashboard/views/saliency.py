@@ -19,6 +19,8 @@ with controls[1]:
 colourmap, opacity, scale = components.colour_controls("saliency", method)
 trust = trust_panels.trust_controls("saliency")
 trust_notice = st.container()
+sanity_steps = trust_panels.sanity_controls("saliency")
+sanity_notice = st.container()
 results = components.explanations_or_error(images, models, method, params, target, ask_first_above=20)
 if results is not None:
     slots = components.explanation_rows(
@@ -31,3 +33,9 @@ if results is not None:
         for (name, row), slot in slots.items() if checks else ():
             with slot:
                 trust_panels.trust_block(checks[(name, row)], trust, key=f"saliency_trust_{row}_{models.index(name)}")
+    if sanity_steps is not None:
+        with sanity_notice:
+            sanity = trust_panels.run_sanity(images, models, results, method, params, sanity_steps, key="saliency")
+        if sanity:
+            st.subheader("Sanity check", anchor=False)
+            trust_panels.sanity_section(images, models, sanity, method, key="saliency")
