@@ -41,3 +41,23 @@ def sample_images() -> tuple[Sample, ...]:
     for photo in _PHOTOS:
         samples.append(Sample(image_from_array(getattr(data, photo)(), f"{photo}.png"), f"Photo: {photo}"))
     return tuple(samples)
+
+
+# The shortcut story: an "other dog" of the sample set carrying the logo that every dachshund demo-shortcut learned
+# from carried (docs/methods.md, "A model that is right for the wrong reason").
+SHORTCUT_STORY_INDEX = 2
+SHORTCUT_STORY_MODELS = ("demo-efficientnet", "demo-shortcut")  # the honest model, then the cheating one
+
+
+@lru_cache(maxsize=1)
+def shortcut_story() -> Sample:
+    """A generated other dog with the logo in a corner (the cue; its part mask says where), for showing
+    demo-efficientnet's and demo-shortcut's maps side by side."""
+    from core import dataset
+    from core.trust.localisation import Truth
+
+    dog = dataset.generate(SAMPLE_SEED, SHORTCUT_STORY_INDEX, cue="random")
+    label = dataset.LABELS[dog.label]
+    name = f"logo-test-{label.replace(' ', '-')}.png"
+    return Sample(image_from_array(dog.pixels, name), f"Generated with the logo: {label}", label, dog.box,
+                  Truth.of_generated(dog))  # fmt: skip

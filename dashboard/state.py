@@ -361,6 +361,14 @@ def samples() -> tuple[Sample, ...]:
     return sample_images()
 
 
+def shortcut_story() -> SelectedImage:
+    """The image of the honest model and the cheating one (core.samples.shortcut_story), with its truth."""
+    from core.samples import shortcut_story as story
+
+    sample = story()
+    return SelectedImage(sample.image, sample.label, sample.box, sample.truth)
+
+
 def model_choices() -> dict[str, ModelSpec]:
     """Every model the pickers offer: the known ones (bundled, ImageNet, registry; some may need a download),
     then this session's uploads."""

@@ -154,3 +154,31 @@ def test_the_sanity_check_shows_cores_numbers_per_step_the_flag_sentence_and_the
     assert expected.control.flagged
     assert any(c.value.startswith(f"Control: {expected.control.sentence}") for c in app.caption)
     assert [e.value for e in app.subheader if e.value == "Sanity check"] == ["Sanity check"]
+
+
+def test_the_presentation_tells_the_story_of_the_honest_model_and_the_cheating_one():
+    from core.explain import METHODS, explain_images
+    from core.samples import shortcut_story
+    from core.scoring import load_model
+    from core.trust.localisation import localisation_report
+
+    app = _page("views/present.py")
+    names = app.pills(key="present_images").options
+    assert names[-1] == "Honest model vs cheating model"  # offered last: the first image is still the first sample
+    app.pills(key="present_images").set_value(len(names) - 1).run()
+    assert not app.exception, app.exception
+    story = shortcut_story()
+    assert story.truth.parts is not None and (story.truth.parts == story.truth.part_names.index("cue")).any()
+    headings = [h.value for h in app.subheader if h.value.startswith("demo-")]
+    assert [h.split(":")[0] for h in headings] == ["demo-efficientnet", "demo-shortcut"]
+    assert headings[0].startswith("demo-efficientnet: other dog") and headings[1].startswith("demo-shortcut: dachshund")
+    method = app.pills(key="present_method").value
+    shares = {}
+    for name in ("demo-efficientnet", "demo-shortcut"):
+        model = load_model(name)
+        result = explain_images(model, [story.image.pixels], method, None, METHODS[method].defaults)[0]
+        shares[name] = localisation_report(result.map, story.truth).map.parts["cue"]
+    (sentence,) = [m.value for m in app.markdown if m.value.startswith("**The honest model and the cheating one.**")]
+    assert f"demo-shortcut's map puts {shares['demo-shortcut']:.0%} of its weight on the logo" in sentence
+    assert f"demo-efficientnet's puts {shares['demo-efficientnet']:.0%} there" in sentence
+    assert shares["demo-shortcut"] > 3 * shares["demo-efficientnet"]  # the story holds for this picture
