@@ -163,9 +163,11 @@ def run_trust(
     *,
     key: str,
     references: References | None = None,
+    reference_words: str = "",
 ) -> dict | None:
-    """Every (model, row) map's checks, kept in dashboard.state: the cost in model passes first, with a button;
-    then a progress bar and a Stop button while they run. None until clicked, or when stopped."""
+    """Every (model, row) map's checks (beside `references`, described in the cost as `reference_words`), kept in
+    dashboard.state: the cost in model passes first, with a button; then a progress bar and a Stop button while
+    they run. None until clicked, or when stopped."""
     from dashboard import state
 
     params_key = tuple(sorted(params.items()))
@@ -195,7 +197,9 @@ def run_trust(
             jobs.append(_Job(("faithfulness", *faith_key), passes, passes * seconds_per_pass, doing, work))
             entries.append((name, row, selected, result, maps, faith_key))
     what = "map checks" if len(jobs) > 1 else "map check"
-    detail = f": {options.steps} steps of removing and of restoring pixels, for the map, three random maps and a blob"
+    detail = f": {options.steps} steps of removing and of restoring pixels, for the map, three random maps, a blob" + (
+        f" and {reference_words}" if reference_words else ""
+    )
     if not _computed(jobs, key=f"{key}_trust", what=what, button="Run the checks", detail=detail):
         return None
     found = {}

@@ -182,3 +182,35 @@ def test_the_presentation_tells_the_story_of_the_honest_model_and_the_cheating_o
     assert f"demo-shortcut's map puts {shares['demo-shortcut']:.0%} of its weight on the logo" in sentence
     assert f"demo-efficientnet's puts {shares['demo-efficientnet']:.0%} there" in sentence
     assert shares["demo-shortcut"] > 3 * shares["demo-efficientnet"]  # the story holds for this picture
+
+
+def test_compare_scores_each_models_map_beside_the_other_models_map_on_the_same_model():
+    from core.explain import explain_images
+    from core.samples import sample_images
+    from core.scoring import load_model
+    from core.trust.faithfulness import faithfulness_report
+
+    app = _page("views/compare.py")
+    app.checkbox(key="sample_1").uncheck()
+    app.toggle(key="compare_trust").set_value(True).run()
+    (cost,) = [i.value for i in app.info if "model passes" in i.value]
+    assert "for the map, three random maps, a blob and the other model's map" in cost
+    app.button(key="compare_trust_run").click().run()
+    assert not app.exception, app.exception
+    method = app.session_state["compare_method"]
+    sample = sample_images()[0]
+    models = {name: load_model(name) for name in ("demo-resnet", "demo-efficientnet")}
+    maps = {name: explain_images(m, [sample.image.pixels], method, None, {})[0] for name, m in models.items()}
+    tables = _tables(app, "Deletion AUC")
+    assert len(tables) == 2
+    pairs = [("demo-resnet", "demo-efficientnet"), ("demo-efficientnet", "demo-resnet")]
+    for table, (name, other) in zip(tables, pairs, strict=True):
+        model, mine = models[name], maps[name]
+        expected = faithfulness_report(
+            model, model.spec.resize([sample.image.pixels])[0], mine.target, mine.map,
+            references={f"{other}'s map": maps[other].map},
+        )  # fmt: skip
+        assert table[0][1:] == ["this map", "random map", "centred blob", f"{other}'s map"]
+        order = [expected.map, *expected.references.values()]
+        assert table[2][1:] == [f"{f.deletion_auc:.3f}" for f in order]
+        assert table[3][1:] == [f"{f.insertion_auc:.3f}" for f in order]
