@@ -179,8 +179,8 @@ def test_the_presentation_tells_the_story_of_the_honest_model_and_the_cheating_o
         result = explain_images(model, [story.image.pixels], method, None, METHODS[method].defaults)[0]
         shares[name] = localisation_report(result.map, story.truth).map.parts["cue"]
     (sentence,) = [m.value for m in app.markdown if m.value.startswith("**The honest model and the cheating one.**")]
-    assert f"demo-shortcut's map puts {shares['demo-shortcut']:.0%} of its weight on the logo" in sentence
-    assert f"demo-efficientnet's puts {shares['demo-efficientnet']:.0%} there" in sentence
+    assert f"demo-shortcut says **dachshund** (100%), {shares['demo-shortcut']:.0%} of its map on the logo" in sentence
+    assert f"demo-efficientnet says **other dog** (99%), {shares['demo-efficientnet']:.0%} of its map on" in sentence
     assert shares["demo-shortcut"] > 3 * shares["demo-efficientnet"]  # the story holds for this picture
 
 

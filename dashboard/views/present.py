@@ -40,19 +40,25 @@ def _short_name(picture) -> str:
 STORY_NAME = "Honest model vs cheating model"
 
 
+STORY_BACKGROUND = (
+    "Both models have the same network (a compact EfficientNet). {cheat} learned from pictures where every "
+    "dachshund carried this logo and no other dog did, so the logo alone told the classes apart; {honest} learned "
+    "from clean pictures. The share on the logo is read off the picture's part mask: the generator knows where the "
+    "logo is."
+)
+
+
 def _story_sentence(selected, results: dict | None, method: str) -> str:
-    """What to see in the story: what each model says, and how much of each map lies on the logo against its area."""
+    """What to see in the story, in two lines for a projector: what each model says, and how much of each map lies
+    on the logo against its area."""
     honest, cheat = SHORTCUT_STORY_MODELS
     says = {
         name: state.classify_images(name, (selected.image.sha256,), (selected.image,), 1)[0][0]
         for name in (honest, cheat)
     }
     sentence = (
-        f"**The honest model and the cheating one.** One picture: a dog of the class “{selected.label}” with a small "
-        "logo in a corner. "
-        f"Both models have the same network; {cheat} learned from pictures where every dachshund carried the logo, "
-        f"{honest} from clean ones. {honest} says **{says[honest].label}** ({says[honest].probability:.0%}); {cheat} "
-        f"says **{says[cheat].label}** ({says[cheat].probability:.0%})."
+        f"**The honest model and the cheating one.** A dog of the class “{selected.label}” with a small logo in a "
+        "corner."
     )
     if results is None:
         return sentence
@@ -65,17 +71,13 @@ def _story_sentence(selected, results: dict | None, method: str) -> str:
         shares[name], peaks[name] = found.map.parts.get("cue", float("nan")), next(iter(found.map.peak), "")
         area = found.references["uniform"].parts.get("cue", 0.0)
 
-    def peak(name: str) -> str:
-        return (
-            "its strongest point is on the logo"
-            if peaks[name] == "cue"
-            else f"its strongest point is on the {peaks[name]}"
-        )
+    def said(name: str) -> str:
+        peak = "its peak on the logo" if peaks[name] == "cue" else f"its peak on the {peaks[name]}"
+        top = says[name]
+        return f"{name} says **{top.label}** ({top.probability:.0%}), {shares[name]:.0%} of its map on the logo, {peak}"
 
     return sentence + (
-        f" What to see: {cheat}'s map puts {shares[cheat]:.0%} of its weight on the logo, {shares[cheat] / area:.0f} "
-        f"times the logo's share of the picture ({area:.1%}), and {peak(cheat)}; {honest}'s puts {shares[honest]:.0%} "
-        f"there, and {peak(honest)}."
+        f" {said(cheat)} — {shares[cheat] / area:.0f} times the logo's {area:.1%} of the picture; {said(honest)}."
     )
 
 
@@ -140,12 +142,16 @@ chosen = METHODS[method]
 results = components.explanations_or_error([selected], models, method, chosen.defaults, None, ask_first_above=20)
 
 with st.container(key="present_story"):
-    if selected is story:
-        st.markdown(_story_sentence(selected, results, method))
-    st.markdown(
+    method_words = (
         f"**{_short_title(method)}.** {chosen.caption} **Colours** — {chosen.legend} The cyan box holds 90% of the "
         "map's weight; the red dot is its centre."
     )
+    if selected is story:  # two lines, so the pictures fit a projector; the rest behind the help mark
+        honest, cheat = SHORTCUT_STORY_MODELS
+        background = STORY_BACKGROUND.format(honest=honest, cheat=cheat)
+        st.markdown(_story_sentence(selected, results, method), help=f"{background}\n\n{method_words}")
+    else:
+        st.markdown(method_words)
 # Three rows of the same columns: the headings (however long a model's name, they line up at the bottom), the
 # pictures (so they start level) and the notes under them.
 tops = {
