@@ -26,6 +26,14 @@ from core.trust.words import (
 )
 
 HOW_TO_READ = "docs/methods.md, “Can a map be trusted?”"
+# The tables sit in half a row: smaller type and padding keep each number on one line.
+STYLE = """
+<style>
+  [class*="_faithfulness"] table, [class*="_localisation"] table { font-size: 0.82rem; }
+  [class*="_faithfulness"] th, [class*="_faithfulness"] td, [class*="_localisation"] th, [class*="_localisation"] td
+    { padding: 0.2rem 0.45rem; }
+</style>
+"""
 
 
 @dataclass(frozen=True)
@@ -261,12 +269,12 @@ def faithfulness_table(report) -> str:
     head = "| | this map | " + " | ".join(reference_title(n) for n in names) + " |"
     rule = "|---" * (2 + len(names)) + "|"
     rows = [
-        "| Deletion AUC (lower is better) | **"
+        "| Deletion AUC ↓ | **"
         + _number(report.map.deletion_auc)
         + "** | "
         + " | ".join(_number(report.references[n].deletion_auc) for n in names)
         + " |",
-        "| Insertion AUC (higher is better) | **"
+        "| Insertion AUC ↑ | **"
         + _number(report.map.insertion_auc)
         + "** | "
         + " | ".join(_number(report.references[n].insertion_auc) for n in names)
@@ -305,8 +313,12 @@ def trust_block(result: TrustResult, options: TrustOptions, key: str) -> None:
     """One map's checks in the current container: each table of numbers with its references, a sentence per
     number, the curves and the parts chart where asked for and known."""
     faith, label = result.faithfulness, result.target_label
+    st.html(STYLE)
     with st.container(key=f"{key}_faithfulness"):
-        st.markdown("**Is the map true to the model?** Deletion and insertion", help=substrate_sentence(faith))
+        st.markdown(
+            "**Is the map true to the model?** Deletion and insertion",
+            help=f"{substrate_sentence(faith)} ↓: lower is better; ↑: higher is better.",
+        )
         st.markdown(faithfulness_table(faith))
         sentences = [deletion_sentence(faith, label), insertion_sentence(faith, label), centre_sentence(faith)]
         for sentence in filter(None, sentences):
@@ -333,30 +345,35 @@ def trust_block(result: TrustResult, options: TrustOptions, key: str) -> None:
 
 
 def curve_chart(report, label: str, key: str) -> None:
-    """The target's probability per step of deletion and of insertion, for the map and its references."""
+    """The target's probability per step of deletion (solid) and insertion (dashed), for the map and its references,
+    with the substrate named."""
     import pandas as pd
 
-    rows = []
-    for name, faith in [("this map", report.map), *((reference_title(n), f) for n, f in report.references.items())]:
-        for curve, values in (("deletion", faith.deletion), ("insertion", faith.insertion)):
-            for fraction, probability in zip(faith.fractions, values, strict=True):
-                rows.append({"map": name, "curve": curve, "pixels": float(fraction), "probability": float(probability)})
-    substrate = SUBSTRATE_WORDS[report.map.substrate]
+    substrate = {"blur": "blurred", "black": "black", "mean": "mean colour"}.get(report.map.substrate, "")
+    named = [("this map", report.map), *((reference_title(n), f) for n, f in report.references.items())]
+    rows = [
+        {"map": name, "curve": curve, "pixels": float(fraction), "probability": float(probability)}
+        for name, faith in named
+        for curve in ("deletion", "insertion")
+        for fraction, probability in zip(faith.fractions, getattr(faith, curve), strict=True)
+    ]
     spec = {
-        "height": 130,
-        "mark": {"type": "line", "point": {"size": 12}},
+        # The whole chart's height, legends and axis titles included (Streamlit fits a stretched chart to it).
+        "height": 330,
+        "mark": {"type": "line", "point": {"size": 10}},
         "encoding": {
-            "x": {"field": "pixels", "type": "quantitative", "title": "share of pixels removed / restored",
-                  "axis": {"format": "%"}},
-            "y": {"field": "probability", "type": "quantitative", "title": f"p({label})",
-                  "scale": {"domain": [0, 1]}},
-            "color": {"field": "map", "type": "nominal", "title": None, "legend": {"orient": "bottom"}},
-            "column": {"field": "curve", "type": "nominal", "title": f"Removed pixels become {substrate}"},
+            "x": {"field": "pixels", "type": "quantitative", "axis": {"format": "%"},
+                  "title": f"pixels removed or restored (removed: {substrate})"},
+            "y": {"field": "probability", "type": "quantitative", "title": f"p({label})", "scale": {"domain": [0, 1]}},
+            "color": {"field": "map", "type": "nominal", "title": None, "sort": [name for name, _ in named],
+                      "legend": {"orient": "bottom", "columns": 2}},
+            "strokeDash": {"field": "curve", "type": "nominal", "title": None,
+                           "legend": {"orient": "bottom", "columns": 2, "symbolType": "stroke"}},
             "tooltip": [{"field": "map"}, {"field": "curve"}, {"field": "pixels", "format": ".0%"},
                         {"field": "probability", "format": ".3f"}],
         },
     }  # fmt: skip
-    st.vega_lite_chart(pd.DataFrame(rows), spec, key=key)
+    st.vega_lite_chart(pd.DataFrame(rows), spec, width="stretch", key=key)
 
 
 def parts_chart(report, key: str) -> None:
@@ -375,11 +392,11 @@ def parts_chart(report, key: str) -> None:
         "mark": {"type": "bar", "cornerRadiusEnd": 2},
         "encoding": {
             "y": {"field": "part", "type": "nominal", "title": None, "sort": list(report.map.parts)},
-            "yOffset": {"field": "of"},
+            "yOffset": {"field": "of", "sort": ["this map", "its area (uniform map)"]},
             "x": {"field": "share", "type": "quantitative", "title": "share of the map's positive weight",
                   "axis": {"format": "%"}},
             "color": {"field": "of", "type": "nominal", "title": None, "legend": {"orient": "bottom"},
-                      "scale": {"range": ["#e4572e", "#9aa5b1"]}},
+                      "scale": {"domain": ["this map", "its area (uniform map)"], "range": ["#e4572e", "#9aa5b1"]}},
             "tooltip": [{"field": "part"}, {"field": "of"}, {"field": "share", "format": ".1%"}],
         },
     }  # fmt: skip

@@ -42,7 +42,7 @@ def test_saliency_trust_checks_and_sanity_check_read_cleanly_beside_the_maps(pag
     if run.count():  # not kept yet in this server
         expect(main.get_by_text(re.compile(r"^4 map checks to compute: 768 model passes"))).to_have_count(1)
         run.click()
-    expect(main.get_by_text("Deletion AUC (lower is better)")).to_have_count(4, timeout=300_000)
+    expect(main.get_by_text("Deletion AUC ↓")).to_have_count(4, timeout=300_000)
     expect(main.get_by_text("Pointing game", exact=True)).to_have_count(4)
     _switch(page, "saliency_trust_curves", "Show the curves")
     expect(main.locator("[data-testid=stVegaLiteChart]")).to_have_count(8, timeout=60_000)  # curves and parts
