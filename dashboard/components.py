@@ -360,10 +360,13 @@ def explanation_rows(
     scale: str = PER_MAP,
     show_raw: bool = True,
     transform=None,
-) -> None:
+    below: bool = False,
+) -> dict:
     """One bordered row per image: for each model, the overlay (and the raw map) with its target and time, on the
     colour scale `scale`; `transform` changes what is drawn (e.g. only LIME's strongest regions), not the cached
-    result. Pictures are drawn once and kept (dashboard.state), so a rerun over the same maps draws nothing."""
+    result. Pictures are drawn once and kept (dashboard.state), so a rerun over the same maps draws nothing.
+    With `below`, returns {(model, row): an empty column under that model's map} for what goes beside it (the
+    trust checks), filled later in the run; else {}."""
     from core.explain import METHODS, diagnostic_in_words
     from dashboard import state
 
@@ -372,6 +375,7 @@ def explanation_rows(
     maps = {key: (transform(result.map) if transform else result.map) for key, result in results.items()}
     digests = {key: state.map_digest(raw) for key, raw in maps.items()}
     limits = state.limits_of(maps, digests, signed, scale)
+    slots = {}
     for row, selected in enumerate(images):
         with st.container(border=True, key=row_key(selected.image)):
             st.markdown(image_heading(selected))
@@ -411,6 +415,10 @@ def explanation_rows(
                         output_format="PNG",
                         caption=f"raw map, {raw.shape[1]}×{raw.shape[0]}, {caption}",
                     )
+            if below:
+                for name, column in zip(models, st.columns(len(models), gap="medium"), strict=True):
+                    slots[(name, row)] = column.container(key=f"{row_key(selected.image)}_below_{models.index(name)}")
+    return slots
 
 
 def explanations_or_error(

@@ -55,6 +55,7 @@ class SelectedImage:
     image: DecodedImage
     label: str | None = None
     box: tuple[int, int, int, int] | None = None
+    truth: object | None = None  # core.trust.localisation.Truth with part masks, for generated samples
 
 
 def get_model(name: str) -> LoadedModel:
@@ -240,6 +241,115 @@ def explanation_key(model_name: str, image_hash: str, method: str, target: int |
     return (model_name, image_hash, method, target, params)
 
 
+# --- Can the map be trusted? Deletion and insertion, localisation, the sanity check (core.trust) ----------------
+
+
+def truth_of(selected: SelectedImage):
+    """Where the object is in a selected image (core.trust.localisation.Truth): a generated sample's box and part
+    masks, an evaluated image's box; None where nobody knows."""
+    from core.trust.localisation import Truth
+
+    if selected.truth is not None:
+        return selected.truth
+    if selected.box is None:
+        return None
+    return Truth(tuple(float(v) for v in selected.box), tuple(selected.image.pixels.shape[:2]))
+
+
+def faithfulness_passes(references: int, steps: int) -> int:
+    """Model passes of one map's deletion and insertion with its random maps, the blob and `references` more."""
+    from core.trust.faithfulness import report_passes
+
+    return report_passes(references, steps)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def faithfulness(
+    model_name: str,
+    image_hash: str,
+    method: str,
+    params: tuple,
+    target: int,
+    substrate: str,
+    steps: int,
+    reference_keys: tuple,
+    _image: DecodedImage,
+    _map: np.ndarray,
+    _references: dict | None = None,
+    _progress: Progress | None = None,
+):
+    """Deletion and insertion of the map that (model, image, method, params, target) produced, beside random maps,
+    a centred blob and `_references` (named maps, identified in the key by `reference_keys`: the explanation keys
+    of the maps they are); core.trust.faithfulness.FaithfulnessReport. Stopped through `_progress` raises and caches
+    nothing."""
+    from core.trust.faithfulness import faithfulness_report
+
+    model = get_model(model_name)
+    pixels = model.spec.resize([_image.pixels])[0]
+    return faithfulness_report(
+        model,
+        pixels,
+        target,
+        _map,
+        references=_references,
+        steps=steps,
+        substrate=substrate,
+        should_stop=None if _progress is None else (lambda: _progress.stopping),
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def localisation(
+    model_name: str, image_hash: str, method: str, params: tuple, target: int, truth_key: tuple, _map, _truth
+):
+    """Pointing game, energy in the box, box IoU and part shares of that map against the image's truth
+    (`truth_key`: its box and whether it has part masks), beside random, blob and uniform maps."""
+    from core.trust.localisation import localisation_report
+
+    return localisation_report(_map, _truth)
+
+
+def truth_key(truth) -> tuple:
+    return (tuple(round(float(v), 2) for v in truth.box), tuple(truth.size), truth.parts is not None)
+
+
+def sanity_passes(model_name: str, method: str, params: dict, steps: int) -> int:
+    """Model passes of one image's sanity check (the original map and one per step of this model's cascade)."""
+    from core.trust.sanity import cascade_steps
+    from core.trust.sanity import sanity_passes as passes
+
+    return passes(method, params, cascade_steps(get_model(model_name), steps))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def sanity(
+    model_name: str,
+    image_hash: str,
+    method: str,
+    params: tuple,
+    target: int,
+    steps: int,
+    _image: DecodedImage,
+    _progress: Progress | None = None,
+):
+    """The cascading randomisation test of that map and the edge detector's (core.trust.sanity.ImageSanity)."""
+    from core.trust.sanity import sanity_check
+
+    model = get_model(model_name)
+    pixels = model.spec.resize([_image.pixels])
+    stop = None if _progress is None else (lambda: _progress.stopping)
+    return sanity_check(model, pixels, np.array([target]), method, dict(params), steps=steps, should_stop=stop)[0]
+
+
+def sanity_picture(sanity_key: tuple, result, signed: bool) -> bytes:
+    """core.trust.sanity.sanity_strip of a kept sanity check (`sanity_key`: the arguments it was kept under), PNG."""
+    from core.trust.sanity import sanity_strip
+
+    return _drawn().get(
+        ("sanity", *sanity_key, signed), lambda: picture_file(sanity_strip(result, signed=signed), photo=False)
+    )
+
+
 def estimated_seconds(model_name: str, method: str, params: dict, image_count: int) -> float:
     """Expected cost: the method's passes for these parameters in forward-pass equivalents (the registry's
     cost, backward passes counted) times this model's measured time per image."""
@@ -249,6 +359,14 @@ def estimated_seconds(model_name: str, method: str, params: dict, image_count: i
 @st.cache_data(show_spinner=False)
 def samples() -> tuple[Sample, ...]:
     return sample_images()
+
+
+def shortcut_story() -> SelectedImage:
+    """The image of the honest model and the cheating one (core.samples.shortcut_story), with its truth."""
+    from core.samples import shortcut_story as story
+
+    sample = story()
+    return SelectedImage(sample.image, sample.label, sample.box, sample.truth)
 
 
 def model_choices() -> dict[str, ModelSpec]:
@@ -277,7 +395,7 @@ def selected_images() -> tuple[list[SelectedImage], list[str]]:
             errors.append(str(error))
     for index, sample in enumerate(samples()):
         if st.session_state.get(f"sample_{index}"):
-            images.append(SelectedImage(sample.image, sample.label, sample.box))
+            images.append(SelectedImage(sample.image, sample.label, sample.box, sample.truth))
     # The same picture twice (uploaded again, or twice in one upload) is shown once.
     unique = {selected.image.sha256: selected for selected in reversed(images)}
     return [unique[h] for h in dict.fromkeys(selected.image.sha256 for selected in images)], errors

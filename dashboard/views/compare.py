@@ -8,7 +8,7 @@ from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.explain import METHODS
 from core.images import encode_png
 from core.render import PER_IMAGE, PER_MAP, colour_limits, display_size, explanation_picture, limit_caption
-from dashboard import components
+from dashboard import components, state, trust_panels
 from dashboard.views.common import all_labels, comparison, file_stem, images_and_models
 
 st.title("Compare models")
@@ -43,6 +43,8 @@ colourmap, opacity, scale = components.colour_controls(
     "numbers are far larger. Shared by the pair: both maps of an image on one scale, so a fainter map means weaker "
     "evidence.",
 )
+trust = trust_panels.trust_controls("compare")
+trust_notice = st.container()
 ask_first_above = 0 if not METHODS[method].needs_gradients else 20
 results = components.explanations_or_error(images, models, method, params, target, ask_first_above)
 if results is None:
@@ -54,6 +56,7 @@ words = {key: score.read(percent) for key, score in SCORES.items()}  # (label, r
 if not result.class_sets.same:
     st.info(result.class_sets.sentence(*models))
 limits = colour_limits(result.maps(method), signed, scale)
+slots = {}  # (model, row): where that map's trust checks go, under its notes, filled once they are computed
 for row, selected in enumerate(images):
     image = selected.image
     with st.container(border=True, key=components.row_key(image)):
@@ -87,6 +90,8 @@ for row, selected in enumerate(images):
                     on_click="ignore",
                 )
                 components.confidence_note(name, familiarity)
+                if trust is not None:
+                    slots[(name, row)] = st.container(key=f"compare_trust_slot_{row}_{index}")
         score = scores[row]
         explained = score.explained_sentence(*models)
         if score.same_class:
@@ -103,6 +108,32 @@ for row, selected in enumerate(images):
             label, reading, detail = words[key]
             cell.metric(label, value, help=detail)
             cell.caption(reading)
+
+if trust is not None:
+    params_key = tuple(sorted(params.items()))
+
+    def other_models_map(name: str, row: int) -> dict:
+        """The other model's map of the same image, as a reference: does this model's map beat it on this model?"""
+        (other,) = [model for model in models if model != name]
+        found = results[(other, row)]
+        key = state.explanation_key(other, images[row].image.sha256, method, int(found.target), params_key)
+        return {f"{other}'s map": (key, found.map)}
+
+    with trust_notice:
+        checks = trust_panels.run_trust(
+            images,
+            models,
+            results,
+            method,
+            params,
+            trust,
+            key="compare",
+            references=other_models_map,
+            reference_words="the other model's map",
+        )
+    for (name, row), slot in slots.items() if checks else ():
+        with slot:
+            trust_panels.trust_block(checks[(name, row)], trust, key=f"compare_trust_{row}_{models.index(name)}")
 
 st.subheader(f"Over {len(images)} image{'s' if len(images) > 1 else ''}")
 columns = {key: words[key][0].lower() for key in SCORES}

@@ -3,8 +3,10 @@ one plain sentence under each method on what it shows and how to read its colour
 
 import streamlit as st
 
+from core.catalog import known_models
 from core.explain import METHODS
 from core.render import PER_MAP, colour_limits, display_size, explanation_picture, scale_sentence
+from core.samples import SHORTCUT_STORY_MODELS
 from dashboard import components, state
 
 # The methods worth showing to an audience, in the order a story goes: cheap and sharp first.
@@ -35,6 +37,50 @@ def _short_name(picture) -> str:
     return stem.replace("-", " ").replace("_", " ").capitalize()[:28]
 
 
+STORY_NAME = "Honest model vs cheating model"
+
+
+STORY_BACKGROUND = (
+    "Both models have the same network (a compact EfficientNet). {cheat} learned from pictures where every "
+    "dachshund carried this logo and no other dog did, so the logo alone told the classes apart; {honest} learned "
+    "from clean pictures. The share on the logo is read off the picture's part mask: the generator knows where the "
+    "logo is."
+)
+
+
+def _story_sentence(selected, results: dict | None, method: str) -> str:
+    """What to see in the story, in two lines for a projector: what each model says, and how much of each map lies
+    on the logo against its area."""
+    honest, cheat = SHORTCUT_STORY_MODELS
+    says = {
+        name: state.classify_images(name, (selected.image.sha256,), (selected.image,), 1)[0][0]
+        for name in (honest, cheat)
+    }
+    sentence = (
+        f"**The honest model and the cheating one.** A dog of the class “{selected.label}” with a small logo in a "
+        "corner."
+    )
+    if results is None:
+        return sentence
+    truth, params = state.truth_of(selected), tuple(sorted(METHODS[method].defaults.items()))
+    shares, peaks = {}, {}
+    for name in (honest, cheat):
+        result = results[(name, 0)]
+        found = state.localisation(name, selected.image.sha256, method, params, int(result.target),
+                                   state.truth_key(truth), result.map, truth)  # fmt: skip
+        shares[name], peaks[name] = found.map.parts.get("cue", float("nan")), next(iter(found.map.peak), "")
+        area = found.references["uniform"].parts.get("cue", 0.0)
+
+    def said(name: str) -> str:
+        peak = "its peak on the logo" if peaks[name] == "cue" else f"its peak on the {peaks[name]}"
+        top = says[name]
+        return f"{name} says **{top.label}** ({top.probability:.0%}), {shares[name]:.0%} of its map on the logo, {peak}"
+
+    return sentence + (
+        f" {said(cheat)} — {shares[cheat] / area:.0f} times the logo's {area:.1%} of the picture; {said(honest)}."
+    )
+
+
 def _short_title(method: str) -> str:
     """A method's title without its technical variant: 'SHAP (partition, blur masker)' -> 'SHAP'."""
     return METHODS[method].title.split(" (")[0]
@@ -47,9 +93,16 @@ with st.container(key="present_top"):
     top[1].page_link("views/classification.py", label="Leave presentation", icon=":material/close:")
 
 uploads = [selected for selected in state.selected_images()[0] if selected.label is None]
-samples = [state.SelectedImage(s.image, s.label, s.box) for s in state.samples()]
-pictures = list({p.image.sha256: p for p in reversed(uploads + samples)}.values())[::-1]
-names = [_short_name(p) for p in pictures]
+samples = [state.SelectedImage(s.image, s.label, s.box, s.truth) for s in state.samples()]
+# The story of the honest model and the cheating one comes last (the first image stays the first sample or the
+# user's upload), where both bundled models are here.
+story = (
+    state.shortcut_story()
+    if all(known_models().get(n) and known_models()[n].ready for n in SHORTCUT_STORY_MODELS)
+    else None
+)
+pictures = list({p.image.sha256: p for p in reversed(uploads + samples + ([story] if story else []))}.values())[::-1]
+names = [STORY_NAME if p is story else _short_name(p) for p in pictures]
 # An upload named like a sample (chelsea.jpg beside the sample chelsea.png) says it is the upload.
 uploaded = {p.image.sha256 for p in uploads}
 names = [
@@ -83,14 +136,22 @@ method = controls[1].pills(
     wrap=True,
 )
 selected = pictures[choice if choice is not None else 0]
+if selected is story:
+    models = list(SHORTCUT_STORY_MODELS)  # whatever the sidebar says: the story is about these two
 chosen = METHODS[method]
 results = components.explanations_or_error([selected], models, method, chosen.defaults, None, ask_first_above=20)
 
 with st.container(key="present_story"):
-    st.markdown(
+    method_words = (
         f"**{_short_title(method)}.** {chosen.caption} **Colours** — {chosen.legend} The cyan box holds 90% of the "
         "map's weight; the red dot is its centre."
     )
+    if selected is story:  # two lines, so the pictures fit a projector; the rest behind the help mark
+        honest, cheat = SHORTCUT_STORY_MODELS
+        background = STORY_BACKGROUND.format(honest=honest, cheat=cheat)
+        st.markdown(_story_sentence(selected, results, method), help=f"{background}\n\n{method_words}")
+    else:
+        st.markdown(method_words)
 # Three rows of the same columns: the headings (however long a model's name, they line up at the bottom), the
 # pictures (so they start level) and the notes under them.
 tops = {

@@ -1,0 +1,220 @@
+"""The trust checks on the dashboard, driven by streamlit's AppTest: the numbers on screen are core.trust's for the
+same model, image, method and target."""
+
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+TIMEOUT = 300  # the first run loads TensorFlow and both models; the checks then run 4 × 192 model passes
+
+
+def _page(path: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.run()
+    app.switch_page(path).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _tables(app: AppTest, first_row: str) -> list[list[str]]:
+    """Each markdown table whose first body row starts with `first_row`, as its rows of cells (bold removed)."""
+    found = []
+    for element in app.markdown:
+        lines = element.value.splitlines()
+        if len(lines) > 2 and lines[0].startswith("| |") and lines[2].startswith(f"| {first_row}"):
+            found.append([[cell.strip().strip("*") for cell in line.strip("|").split("|")] for line in lines])
+    return found
+
+
+def _charts(block, words: str) -> list:
+    """Every Vega-Lite chart under a block whose spec holds `words` (AppTest has no getter for charts)."""
+    found = []
+    for child in getattr(block, "children", {}).values():
+        if child.type == "vega_lite_chart":
+            found += [child] if words in child.proto.spec else []
+        else:
+            found += _charts(child, words)
+    return found
+
+
+def _core_checks(model_name: str, sample, method: str, params: dict):
+    """What core.trust says of that sample's map, computed without the dashboard."""
+    from core.explain import explain_images
+    from core.scoring import load_model
+    from core.trust.faithfulness import faithfulness_report
+    from core.trust.localisation import localisation_report
+
+    model = load_model(model_name)
+    result = explain_images(model, [sample.image.pixels], method, None, params)[0]
+    pixels = model.spec.resize([sample.image.pixels])[0]
+    return (
+        result,
+        faithfulness_report(model, pixels, result.target, result.map),
+        localisation_report(result.map, sample.truth),
+    )
+
+
+@pytest.fixture(scope="module")
+def checked() -> AppTest:
+    app = _page("views/saliency.py")
+    app.toggle(key="saliency_trust").set_value(True).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_the_cost_of_the_checks_is_shown_in_model_passes_before_anything_runs(checked):
+    from core.trust.faithfulness import report_passes
+
+    cost = [i.value for i in checked.info if "model passes" in i.value]
+    assert len(cost) == 1, [i.value for i in checked.info]
+    # Two sample images and two models: four maps, each with three random maps and the blob.
+    assert cost[0].startswith(
+        f"4 map checks to compute: {4 * report_passes():,} model passes in all ({report_passes()} each"
+    )
+    assert not _tables(checked, "Deletion AUC")
+    assert checked.button(key="saliency_trust_run").label == "Run the checks"
+
+
+def test_deletion_insertion_and_localisation_on_screen_are_core_trusts_for_each_map(checked):
+    from core.samples import sample_images
+
+    checked.button(key="saliency_trust_run").click().run()
+    assert not checked.exception, checked.exception
+    method = checked.session_state["saliency_method"]
+    faithfulness, localisation = _tables(checked, "Deletion AUC"), _tables(checked, "Pointing game")
+    assert len(faithfulness) == len(localisation) == 4
+    assert faithfulness[0][0][1:] == ["this map", "random map", "centred blob"]
+    assert localisation[0][0][1:] == ["this map", "random map", "centred blob", "uniform map"]
+    captions = [c.value for c in checked.caption]
+    shown = iter(zip(faithfulness, localisation, strict=True))
+    for sample in sample_images()[:2]:  # rows in order, models A then B in each
+        for model_name in ("demo-resnet", "demo-efficientnet"):
+            result, faith, local = _core_checks(model_name, sample, method, {})
+            table, places = next(shown)
+            order = [faith.map, faith.references["random"], faith.references["centre"]]
+            assert table[2][1:] == [f"{f.deletion_auc:.3f}" for f in order]
+            assert table[3][1:] == [f"{f.insertion_auc:.3f}" for f in order]
+            reference = [local.map, local.references["random"], local.references["centre"], local.references["uniform"]]
+            assert places[3][1:] == [f"{r.energy_in_box:.3f}" for r in reference]
+            assert places[4][1:] == [f"{r.box_iou:.3f}" for r in reference]
+            assert places[2][1] == ("hit" if local.map.pointing_hit else "miss")
+            assert places[2][4] == f"{local.references['uniform'].pointing_hit:.0%} chance"
+            # The sentences read the same numbers, against the random map's.
+            worded = f"deletion AUC {faith.map.deletion_auc:.3f} against {faith.references['random'].deletion_auc:.3f}"
+            assert any(worded in caption and f"“{result.target_label}”" in caption for caption in captions)
+            energy = f"{local.map.energy_in_box:.0%} of the map's positive weight lies in the object's box"
+            assert any(caption.startswith(energy) for caption in captions)
+
+
+def test_the_checks_are_kept_and_the_curves_come_on_request(checked):
+    checked.toggle(key="saliency_trust_curves").set_value(True).run()
+    assert not checked.exception, checked.exception
+    assert not [i.value for i in checked.info if "model passes" in i.value]  # kept: nothing to run again
+    assert (
+        len(_charts(checked.main, "share of pixels removed"))
+        == len(_charts(checked.main, "share of pixels restored"))
+        == 4
+    )
+    assert len(_tables(checked, "Deletion AUC")) == 4
+
+
+def test_a_generated_images_parts_are_shown_as_a_chart_with_their_areas(checked):
+    assert len(_charts(checked.main, "share of the map's positive weight")) == 4  # both samples have part masks
+    on_dog = re.compile(r"^\d+% of the map's positive weight is on the dog, which covers \d+% of the image")
+    assert sum(bool(on_dog.match(caption.value)) for caption in checked.caption) == 4
+
+
+def test_the_sanity_check_shows_cores_numbers_per_step_the_flag_sentence_and_the_flagged_edge_control():
+    from core.explain import explain_images
+    from core.samples import sample_images
+    from core.scoring import load_model
+    from core.trust.sanity import sanity_check, sanity_passes
+
+    app = _page("views/saliency.py")
+    app.selectbox(key="model_b").set_value("(none)")
+    app.checkbox(key="sample_1").uncheck()
+    app.toggle(key="saliency_sanity").set_value(True).run()
+    method = app.session_state["saliency_method"]
+    model = load_model("demo-efficientnet" if app.session_state["model_a"] == "demo-efficientnet" else "demo-resnet")
+    (cost,) = [i.value for i in app.info if "model passes" in i.value]
+    assert cost.startswith(f"1 sanity check to compute: {sanity_passes(method, {}, 10):,} model passes")
+    app.button(key="saliency_sanity_run").click().run()
+    assert not app.exception, app.exception
+
+    sample = sample_images()[0]
+    result = explain_images(model, [sample.image.pixels], method, None, {})[0]
+    (expected,) = sanity_check(model, model.spec.resize([sample.image.pixels]), [result.target], method)
+    (table,) = [m.value for m in app.markdown if m.value.startswith("| step |")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    assert len(rows) == len(expected.check.steps) == 10
+    for row, mine, control in zip(rows, expected.check.steps, expected.control.steps, strict=True):
+        assert row[1] == f"{mine.layer} ({mine.layers} layers)"
+        assert row[2:] == [f"{v:.3f}" for v in (mine.spearman, mine.ssim, control.spearman, control.ssim)]
+    verdicts = [w.value for w in [*app.warning, *app.success]]
+    assert verdicts == [expected.check.sentence]
+    assert expected.control.flagged
+    assert any(c.value.startswith(f"Control: {expected.control.sentence}") for c in app.caption)
+    assert [e.value for e in app.subheader if e.value == "Sanity check"] == ["Sanity check"]
+
+
+def test_the_presentation_tells_the_story_of_the_honest_model_and_the_cheating_one():
+    from core.explain import METHODS, explain_images
+    from core.samples import shortcut_story
+    from core.scoring import load_model
+    from core.trust.localisation import localisation_report
+
+    app = _page("views/present.py")
+    names = app.pills(key="present_images").options
+    assert names[-1] == "Honest model vs cheating model"  # offered last: the first image is still the first sample
+    app.pills(key="present_images").set_value(len(names) - 1).run()
+    assert not app.exception, app.exception
+    story = shortcut_story()
+    assert story.truth.parts is not None and (story.truth.parts == story.truth.part_names.index("cue")).any()
+    headings = [h.value for h in app.subheader if h.value.startswith("demo-")]
+    assert [h.split(":")[0] for h in headings] == ["demo-efficientnet", "demo-shortcut"]
+    assert headings[0].startswith("demo-efficientnet: other dog") and headings[1].startswith("demo-shortcut: dachshund")
+    method = app.pills(key="present_method").value
+    shares = {}
+    for name in ("demo-efficientnet", "demo-shortcut"):
+        model = load_model(name)
+        result = explain_images(model, [story.image.pixels], method, None, METHODS[method].defaults)[0]
+        shares[name] = localisation_report(result.map, story.truth).map.parts["cue"]
+    (sentence,) = [m.value for m in app.markdown if m.value.startswith("**The honest model and the cheating one.**")]
+    assert f"demo-shortcut says **dachshund** (100%), {shares['demo-shortcut']:.0%} of its map on the logo" in sentence
+    assert f"demo-efficientnet says **other dog** (99%), {shares['demo-efficientnet']:.0%} of its map on" in sentence
+    assert shares["demo-shortcut"] > 3 * shares["demo-efficientnet"]  # the story holds for this picture
+
+
+def test_compare_scores_each_models_map_beside_the_other_models_map_on_the_same_model():
+    from core.explain import explain_images
+    from core.samples import sample_images
+    from core.scoring import load_model
+    from core.trust.faithfulness import faithfulness_report
+
+    app = _page("views/compare.py")
+    app.checkbox(key="sample_1").uncheck()
+    app.toggle(key="compare_trust").set_value(True).run()
+    (cost,) = [i.value for i in app.info if "model passes" in i.value]
+    assert "for the map, three random maps, a blob and the other model's map" in cost
+    app.button(key="compare_trust_run").click().run()
+    assert not app.exception, app.exception
+    method = app.session_state["compare_method"]
+    sample = sample_images()[0]
+    models = {name: load_model(name) for name in ("demo-resnet", "demo-efficientnet")}
+    maps = {name: explain_images(m, [sample.image.pixels], method, None, {})[0] for name, m in models.items()}
+    tables = _tables(app, "Deletion AUC")
+    assert len(tables) == 2
+    pairs = [("demo-resnet", "demo-efficientnet"), ("demo-efficientnet", "demo-resnet")]
+    for table, (name, other) in zip(tables, pairs, strict=True):
+        model, mine = models[name], maps[name]
+        expected = faithfulness_report(
+            model, model.spec.resize([sample.image.pixels])[0], mine.target, mine.map,
+            references={f"{other}'s map": maps[other].map},
+        )  # fmt: skip
+        assert table[0][1:] == ["this map", "random map", "centred blob", f"{other}'s map"]
+        order = [expected.map, *expected.references.values()]
+        assert table[2][1:] == [f"{f.deletion_auc:.3f}" for f in order]
+        assert table[3][1:] == [f"{f.insertion_auc:.3f}" for f in order]
