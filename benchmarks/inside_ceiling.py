@@ -58,8 +58,9 @@ def main() -> None:
     from core.scoring import load_model
 
     print(
-        "| model | dachshund score S at most | P(dachshund) at most | other-dog score −S at most | P(other dog) at most |"
-    )  # noqa: E501
+        "| model | dachshund score S at most | P(dachshund) at most "
+        "| other-dog score −S at most | P(other dog) at most |"
+    )
     print("|---|---|---|---|---|")
     for name, (batch_norm, activation) in LAST.items():
         low, high = bounds(load_model(name).model, batch_norm, activation)
