@@ -282,20 +282,22 @@ def faithfulness(
     a centred blob and `_references` (named maps, identified in the key by `reference_keys`: the explanation keys
     of the maps they are); core.trust.faithfulness.FaithfulnessReport. Stopped through `_progress` raises and caches
     nothing."""
+    from core.progress import reporting
     from core.trust.faithfulness import faithfulness_report
 
     model = get_model(model_name)
     pixels = model.spec.resize([_image.pixels])[0]
-    return faithfulness_report(
-        model,
-        pixels,
-        target,
-        _map,
-        references=_references,
-        steps=steps,
-        substrate=substrate,
-        should_stop=None if _progress is None else (lambda: _progress.stopping),
-    )
+    with reporting(_progress):  # its model passes count into `_progress`, which stops them when asked
+        return faithfulness_report(
+            model,
+            pixels,
+            target,
+            _map,
+            references=_references,
+            steps=steps,
+            substrate=substrate,
+            should_stop=None if _progress is None else (lambda: _progress.stopping),
+        )
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -337,8 +339,11 @@ def sanity(
 
     model = get_model(model_name)
     pixels = model.spec.resize([_image.pixels])
+    from core.progress import reporting
+
     stop = None if _progress is None else (lambda: _progress.stopping)
-    return sanity_check(model, pixels, np.array([target]), method, dict(params), steps=steps, should_stop=stop)[0]
+    with reporting(_progress):
+        return sanity_check(model, pixels, np.array([target]), method, dict(params), steps=steps, should_stop=stop)[0]
 
 
 def sanity_picture(sanity_key: tuple, result, signed: bool) -> bytes:

@@ -224,3 +224,30 @@ def test_compare_scores_each_models_map_beside_the_other_models_map_on_the_same_
         order = [expected.map, *expected.references.values()]
         assert table[2][1:] == [f"{f.deletion_auc:.3f}" for f in order]
         assert table[3][1:] == [f"{f.insertion_auc:.3f}" for f in order]
+
+
+def test_a_stopped_check_keeps_nothing_and_the_same_request_computes_it_again():
+    from core.explain import explain_images
+    from core.progress import Progress, Stopped
+    from core.trust.faithfulness import report_passes
+    from dashboard import state
+
+    image = state.samples()[2].image
+    result = explain_images(state.get_model("demo-resnet"), [image.pixels], "gradcam", None, {})[0]
+    request = ("demo-resnet", image.sha256, "gradcam", (), int(result.target), "black", 5, (), image, result.map)
+
+    class StopAtOnce(Progress):
+        def advance(self, passes: float) -> None:
+            self.stop()
+            super().advance(passes)
+
+    stopping = StopAtOnce()
+    with pytest.raises(Stopped):
+        state.faithfulness(*request, None, stopping)
+    assert stopping.done > 0  # it had begun
+    counting = Progress()
+    first = state.faithfulness(*request, None, counting)
+    assert counting.done == report_passes(steps=5)  # computed from the start: nothing of the stopped run was kept
+    cached = Progress()
+    again = state.faithfulness(*request, None, cached)
+    assert cached.done == 0 and again.map.deletion_auc == first.map.deletion_auc  # now from the cache
