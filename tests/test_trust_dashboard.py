@@ -251,3 +251,41 @@ def test_a_stopped_check_keeps_nothing_and_the_same_request_computes_it_again():
     cached = Progress()
     again = state.faithfulness(*request, None, cached)
     assert cached.done == 0 and again.map.deletion_auc == first.map.deletion_auc  # now from the cache
+
+
+def test_method_grid_scores_every_methods_map_in_one_table_as_core_does():
+    from core.explain import METHODS, explain_images
+    from core.scoring import load_model
+    from core.trust.faithfulness import faithfulness_report
+
+    app = _page("views/grid.py")
+    app.toggle(key="grid_trust").set_value(True).run()
+    app.button(key="grid_trust_run").click().run()
+    assert not app.exception, app.exception
+    (table,) = [m.value for m in app.markdown if m.value.startswith("| method |")]
+    rows = {
+        cells[0]: cells[1:]
+        for cells in ([c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:])
+    }
+    gradient_methods = [m for m in METHODS.values() if m.needs_gradients]
+    assert set(rows) == {m.title for m in gradient_methods}
+    model_name = app.session_state["model_a"]
+    model, sample = load_model(model_name), _first_sample()
+    chosen = gradient_methods[0]
+    result = explain_images(model, [sample.image.pixels], chosen.name, None, chosen.defaults)[0]
+    expected = faithfulness_report(model, model.spec.resize([sample.image.pixels])[0], result.target, result.map)
+    random, centre = expected.references["random"], expected.references["centre"]
+    assert (
+        rows[chosen.title][0]
+        == f"**{expected.map.deletion_auc:.3f}** ({random.deletion_auc:.3f}, {centre.deletion_auc:.3f})"
+    )
+    assert (
+        rows[chosen.title][1]
+        == f"**{expected.map.insertion_auc:.3f}** ({random.insertion_auc:.3f}, {centre.insertion_auc:.3f})"
+    )
+
+
+def _first_sample():
+    from core.samples import sample_images
+
+    return sample_images()[0]
