@@ -519,3 +519,28 @@ def methods_table(checks: dict) -> str:
             )
         rows.append(row)
     return "\n".join([head, rule, *rows])
+
+
+def summary_table(summaries: dict) -> str:
+    """Markdown table, one row per model (`summaries`: {model: core.trust.summary.summarise(...)}): the means of
+    the checks over a set beside the means of their references."""
+    head = (
+        "| model | images | deletion AUC ↓ (random, blob) | insertion AUC ↑ (random, blob) | pointing game (chance) "
+        "| energy in the box (box area) | share on the dog (dog's area) |\n|---|---|---|---|---|---|---|"
+    )
+    rows = []
+    for name, s in summaries.items():
+        row = (
+            f"| {name} | {s['images']} | **{_number(s['deletion_auc'])}** ({_number(s['deletion_auc_random'])}, "
+            f"{_number(s['deletion_auc_centre'])}) | **{_number(s['insertion_auc'])}** "
+            f"({_number(s['insertion_auc_random'])}, {_number(s['insertion_auc_centre'])}) |"
+        )
+        if s.get("with_box"):
+            row += (
+                f" **{s['pointing_accuracy']:.0%}** ({s['pointing_chance']:.0%}) | **{_number(s['energy_in_box'])}** "
+                f"({_number(s['box_area'])}) | **{_number(s.get('share_on_dog'))}** ({_number(s.get('dog_area'))}) |"
+            )
+        else:
+            row += " — | — | — |"
+        rows.append(row)
+    return "\n".join([head, *rows])

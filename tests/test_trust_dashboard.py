@@ -289,3 +289,49 @@ def _first_sample():
     from core.samples import sample_images
 
     return sample_images()[0]
+
+
+def test_evaluate_says_per_model_whether_its_maps_look_at_the_right_thing_as_core_summarises_them():
+    import numpy as np
+
+    from core.evaluation import bundled_set
+    from core.evaluation.data import load_image
+    from core.explain import explain_images
+    from core.scoring import load_model
+    from core.trust.faithfulness import faithfulness_report
+    from core.trust.localisation import localisation_report
+    from core.trust.summary import summarise
+    from dashboard import state
+
+    app = _page("views/evaluation.py")
+    app.toggle(key="evaluation_looks").set_value(True).run()
+    app.number_input(key="evaluation_looks_count").set_value(2).run()
+    method = app.session_state["evaluation_looks_method"]
+    app.button(key=f"run_{method}").click().run()
+    app.button(key="evaluation_looks_trust_run").click().run()
+    assert not app.exception, app.exception
+    (table,) = [m.value for m in app.markdown if m.value.startswith("| model |")]
+    rows = {
+        cells[0]: cells[1:]
+        for cells in ([c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:])
+    }
+    assert set(rows) == {"demo-resnet", "demo-efficientnet"}
+
+    labelled = bundled_set()
+    for name in rows:
+        model, pairs = load_model(name), []
+        for index in (0, len(labelled.images) - 1):  # two images spread evenly: the first and the last
+            image = load_image(labelled.images[index])
+            result = explain_images(model, [image.pixels], method, None, {})[0]
+            faith = faithfulness_report(model, model.spec.resize([image.pixels])[0], result.target, result.map)
+            truth = state.evaluation_subset(("bundled", str(labelled.root)), labelled, 2)[len(pairs)].truth
+            pairs.append((faith, localisation_report(result.map, truth)))
+        s = summarise(pairs)
+        assert rows[name][0] == "2"
+        assert (
+            rows[name][1]
+            == f"**{s['deletion_auc']:.3f}** ({s['deletion_auc_random']:.3f}, {s['deletion_auc_centre']:.3f})"
+        )
+        assert rows[name][3] == f"**{s['pointing_accuracy']:.0%}** ({s['pointing_chance']:.0%})"
+        assert rows[name][4] == f"**{s['energy_in_box']:.3f}** ({s['box_area']:.3f})"
+        assert not np.isnan(s["energy_in_box"])
