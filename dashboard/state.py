@@ -552,47 +552,27 @@ def evaluation_thumbnail(sha256: str, path: str, name: str, side: int = 160) -> 
 
 
 def evaluation_subset(set_key: tuple, labelled, count: int) -> list[SelectedImage]:
-    """`count` images spread evenly over a labelled set, decoded, each with its truth where the set knows it (the
-    box, and the part mask of a generated set); kept for the session by set and count. Unreadable ones are left
-    out."""
+    """`count` images spread evenly over a labelled set (core.trust.summary.spread, as `evaluate --metrics` takes
+    them), decoded, each with its truth where the set knows it (the box, and a generated set's part mask); kept for
+    the session by set and count. Unreadable ones are left out."""
     from core.evaluation.data import load_image
-    from core.trust.localisation import Truth
+    from core.trust.summary import labelled_truth, spread
 
     memo = st.session_state.setdefault("_evaluation_subsets", {})
     key = (*set_key, int(count))
     if key not in memo:
         chosen = []
-        for index in np.unique(np.linspace(0, len(labelled.images) - 1, int(count)).round().astype(int)):
+        for index in spread(int(count), len(labelled.images)):
             image = labelled.images[index]
             try:
                 decoded = load_image(image)
             except UserError:
                 continue
-            truth = None
-            if image.box is not None:
-                size = decoded.pixels.shape[:2]
-                parts, names = _part_mask(image.parts, size)
-                truth = Truth(tuple(float(v) for v in image.box), size, parts, None, names)
+            truth = labelled_truth(image, *decoded.pixels.shape[:2])
             chosen.append(SelectedImage(decoded, image.label, image.box, truth))
         memo.clear()
         memo[key] = chosen
     return memo[key]
-
-
-def _part_mask(path, size: tuple[int, int]):
-    """A generated set's part mask of an image and the part names, where it has one and it fits the image."""
-    if path is None:
-        return None, ()
-    from PIL import Image
-
-    from core.dataset import PARTS
-
-    try:
-        with Image.open(path) as mask:
-            parts = np.asarray(mask.convert("L"))
-    except OSError:
-        return None, ()
-    return (parts, PARTS) if parts.shape == tuple(size) else (None, ())
 
 
 EVALUATED_KEY = "evaluated_images"

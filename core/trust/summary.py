@@ -44,3 +44,66 @@ def summarise(checks: list) -> dict[str, float]:
 
 def _on_dog(parts: dict[str, float]) -> float:
     return sum(share for part, share in parts.items() if part not in ("cue", "distractors", "background"))
+
+
+def spread(count: int, total: int) -> list[int]:
+    """`count` indices spread evenly over `total` items, first and last included (fewer when count > total)."""
+    if total <= 0 or count <= 0:
+        return []
+    return [int(i) for i in np.unique(np.linspace(0, total - 1, int(count)).round().astype(int))]
+
+
+def labelled_truth(image, height: int, width: int):
+    """The truth (core.trust.localisation.Truth) of a core.evaluation LabelledImage read at height × width: its box,
+    and a generated set's part mask where it has one that fits; None without a box."""
+    from core.trust.localisation import Truth
+
+    if image.box is None:
+        return None
+    parts, names = None, ()
+    if image.parts is not None:
+        from PIL import Image
+
+        from core.dataset import PARTS
+
+        try:
+            with Image.open(image.parts) as mask:
+                found = np.asarray(mask.convert("L"))
+            if found.shape == (height, width):
+                parts, names = found, PARTS
+        except OSError:
+            pass
+    return Truth(tuple(float(v) for v in image.box), (height, width), parts, None, names)
+
+
+def trust_over_set(models: list, labelled, method: str, *, count: int = 20, steps: int = 20, substrate: str = "blur",
+                   progress=None) -> dict:  # fmt: skip
+    """The trust checks of `method`'s maps (of each model's own prediction) on `count` images spread over a labelled
+    set (core.evaluation), summarised per model (`summarise`): what `evaluate --method M --metrics` writes.
+    `progress(done, total)` after each image and model."""
+    from core.errors import UserError
+    from core.evaluation.data import load_image
+    from core.explain import explain_images
+    from core.trust.faithfulness import faithfulness_report
+    from core.trust.localisation import localisation_report
+
+    chosen = spread(count, len(labelled.images))
+    per_model = {}
+    done = 0
+    for model in models:
+        pairs = []
+        for index in chosen:
+            try:
+                image = load_image(labelled.images[index])
+            except UserError:
+                continue
+            result = explain_images(model, [image.pixels], method)[0]
+            pixels = model.spec.resize([image.pixels])[0]
+            faith = faithfulness_report(model, pixels, result.target, result.map, steps=steps, substrate=substrate)
+            truth = labelled_truth(labelled.images[index], *image.pixels.shape[:2])
+            pairs.append((faith, None if truth is None else localisation_report(result.map, truth)))
+            done += 1
+            if progress is not None:
+                progress(done, len(chosen) * len(models))
+        per_model[model.name] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summarise(pairs).items()}
+    return {"method": method, "substrate": substrate, "steps": steps, "images": len(chosen), "models": per_model}
