@@ -282,6 +282,14 @@ def command_report(args: argparse.Namespace) -> None:
     from core.scoring import load_model
 
     boxes.warm_up()  # compiles the box fit while the models load
+    if args.metrics and not args.method:
+        raise UserError("--metrics checks the maps of one method: add --method, e.g. --method saliency.")
+    if args.method and not args.metrics:
+        raise UserError("--method goes with --metrics: add --metrics to check that method's maps.")
+    if args.metrics:
+        from core.explain import method_named
+
+        method_named(args.method)  # an unknown method is one sentence before any model runs
     specs = [_resolve_model(name, args) for name in dict.fromkeys(args.model)]
     if len(specs) > 2:
         raise UserError("A report compares one or two models; give --model once or twice.")
@@ -314,6 +322,14 @@ def command_evaluate(args: argparse.Namespace) -> None:
     from core.evaluation.page import render_evaluation
     from core.scoring import load_model
 
+    if args.metrics and not args.method:
+        raise UserError("--metrics checks the maps of one method: add --method, e.g. --method saliency.")
+    if args.method and not args.metrics:
+        raise UserError("--method goes with --metrics: add --metrics to check that method's maps.")
+    if args.metrics:
+        from core.explain import method_named
+
+        method_named(args.method)  # an unknown method is one sentence before any model runs
     specs = [_resolve_model(name, args) for name in dict.fromkeys(args.model)]
     if len(specs) > 2:
         raise UserError("An evaluation compares one or two models; give --model once or twice.")
@@ -345,10 +361,20 @@ def command_evaluate(args: argparse.Namespace) -> None:
         for name, reason in scored.unreadable:
             print(f"skipped {name}: {reason}", file=sys.stderr)
         evaluation = evaluate(scored, mappings)
+        trust = None
+        if args.metrics:
+            from core.trust.summary import trust_over_set
+
+            def checked(done: int, total: int) -> None:
+                print(f"checked the maps of {done:,} of {total:,} images", file=sys.stderr, flush=True)
+
+            trust = trust_over_set(models, labelled, args.method, count=args.images, steps=args.steps,
+                                   substrate=args.substrate, progress=checked)  # fmt: skip
         args.out.mkdir(parents=True, exist_ok=True)
         evaluation.predictions_frame().to_parquet(args.out / "predictions.parquet", index=False)
-        (args.out / "metrics.json").write_text(json.dumps(evaluation.as_dict(), indent=1), encoding="utf-8")
-        (args.out / "evaluation.html").write_text(render_evaluation(evaluation), encoding="utf-8")
+        metrics = evaluation.as_dict() | ({"trust": trust} if trust else {})
+        (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
+        (args.out / "evaluation.html").write_text(render_evaluation(evaluation, trust=trust), encoding="utf-8")
     summary = {
         "set": labelled.name,
         "images": len(evaluation.rows),
@@ -683,6 +709,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="test-time augmentation: average over the image and its mirror (flip), and four small shifts",
     )
     evaluate.add_argument("--out", type=Path, required=True, help="folder for the three files")
+    trust = evaluate.add_argument_group("does it look at the right thing (docs/methods.md#can-a-map-be-trusted)")
+    trust.add_argument("--method", help="with --metrics: the method whose maps are checked (e.g. saliency)")
+    trust.add_argument(
+        "--metrics",
+        action="store_true",
+        help="check --method's maps on --images images spread over the set: mean deletion and insertion beside "
+        "random maps and a blob, pointing game, energy in the box and share on the dog beside their chance levels",
+    )
+    trust.add_argument("--images", type=int, default=20, help="with --metrics: how many images (default 20)")
+    trust.add_argument("--substrate", choices=("blur", "black", "mean"), default="blur", help="default blur")
+    trust.add_argument("--steps", type=int, default=20, help="steps of deletion and insertion (default 20)")
     evaluate.set_defaults(run=command_evaluate)
     batch = commands.add_parser(
         "batch",

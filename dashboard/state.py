@@ -282,20 +282,22 @@ def faithfulness(
     a centred blob and `_references` (named maps, identified in the key by `reference_keys`: the explanation keys
     of the maps they are); core.trust.faithfulness.FaithfulnessReport. Stopped through `_progress` raises and caches
     nothing."""
+    from core.progress import reporting
     from core.trust.faithfulness import faithfulness_report
 
     model = get_model(model_name)
     pixels = model.spec.resize([_image.pixels])[0]
-    return faithfulness_report(
-        model,
-        pixels,
-        target,
-        _map,
-        references=_references,
-        steps=steps,
-        substrate=substrate,
-        should_stop=None if _progress is None else (lambda: _progress.stopping),
-    )
+    with reporting(_progress):  # its model passes count into `_progress`, which stops them when asked
+        return faithfulness_report(
+            model,
+            pixels,
+            target,
+            _map,
+            references=_references,
+            steps=steps,
+            substrate=substrate,
+            should_stop=None if _progress is None else (lambda: _progress.stopping),
+        )
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -337,8 +339,11 @@ def sanity(
 
     model = get_model(model_name)
     pixels = model.spec.resize([_image.pixels])
+    from core.progress import reporting
+
     stop = None if _progress is None else (lambda: _progress.stopping)
-    return sanity_check(model, pixels, np.array([target]), method, dict(params), steps=steps, should_stop=stop)[0]
+    with reporting(_progress):
+        return sanity_check(model, pixels, np.array([target]), method, dict(params), steps=steps, should_stop=stop)[0]
 
 
 def sanity_picture(sanity_key: tuple, result, signed: bool) -> bytes:
@@ -544,6 +549,30 @@ def evaluation_thumbnail(sha256: str, path: str, name: str, side: int = 160) -> 
     picture = Image.fromarray(pixels)
     picture.thumbnail((side, side))
     return np.asarray(picture)
+
+
+def evaluation_subset(set_key: tuple, labelled, count: int) -> list[SelectedImage]:
+    """`count` images spread evenly over a labelled set (core.trust.summary.spread, as `evaluate --metrics` takes
+    them), decoded, each with its truth where the set knows it (the box, and a generated set's part mask); kept for
+    the session by set and count. Unreadable ones are left out."""
+    from core.evaluation.data import load_image
+    from core.trust.summary import labelled_truth, spread
+
+    memo = st.session_state.setdefault("_evaluation_subsets", {})
+    key = (*set_key, int(count))
+    if key not in memo:
+        chosen = []
+        for index in spread(int(count), len(labelled.images)):
+            image = labelled.images[index]
+            try:
+                decoded = load_image(image)
+            except UserError:
+                continue
+            truth = labelled_truth(image, *decoded.pixels.shape[:2])
+            chosen.append(SelectedImage(decoded, image.label, image.box, truth))
+        memo.clear()
+        memo[key] = chosen
+    return memo[key]
 
 
 EVALUATED_KEY = "evaluated_images"

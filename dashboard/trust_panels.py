@@ -176,34 +176,43 @@ def run_trust(
     """Every (model, row) map's checks (beside `references`, described in the cost as `reference_words`), kept in
     dashboard.state: the cost in model passes first, with a button; then a progress bar and a Stop button while
     they run. None until clicked, or when stopped."""
+    items = [
+        (name, row, selected, results[(name, row)], method, params, references(name, row) if references else {})
+        for name in models
+        for row, selected in enumerate(images)
+    ]
+    found = run_trust_items(items, options, key=key, reference_words=reference_words)
+    return None if found is None else {(name, row): checks for (name, row, _), checks in found.items()}
+
+
+def run_trust_items(items: list[tuple], options: TrustOptions, *, key: str, reference_words: str = "") -> dict | None:
+    """The checks of each (model, row, selected image, explanation, method, params, references) item, by (model,
+    row, method); see `run_trust`."""
     from dashboard import state
 
-    params_key = tuple(sorted(params.items()))
     entries, jobs = [], []
-    for name in models:
-        seconds_per_pass = state.get_model(name).seconds_per_image
-        for row, selected in enumerate(images):
-            result = results[(name, row)]
-            refs = references(name, row) if references else {}
-            maps = {title: raw for title, (_, raw) in refs.items()} or None
-            faith_key = (
-                name,
-                selected.image.sha256,
-                method,
-                params_key,
-                int(result.target),
-                options.substrate,
-                options.steps,
-                tuple((title, ref_key) for title, (ref_key, _) in refs.items()),
-            )
-            passes = state.faithfulness_passes(len(refs), options.steps)
+    for name, row, selected, result, method, params, refs in items:
+        params_key = tuple(sorted(params.items()))
+        maps = {title: raw for title, (_, raw) in refs.items()} or None
+        faith_key = (
+            name,
+            selected.image.sha256,
+            method,
+            params_key,
+            int(result.target),
+            options.substrate,
+            options.steps,
+            tuple((title, ref_key) for title, (ref_key, _) in refs.items()),
+        )
+        passes = state.faithfulness_passes(len(refs), options.steps)
 
-            def work(progress, faith_key=faith_key, image=selected.image, raw=result.map, maps=maps):
-                return state.faithfulness(*faith_key, image, raw, maps, progress)
+        def work(progress, faith_key=faith_key, image=selected.image, raw=result.map, maps=maps):
+            return state.faithfulness(*faith_key, image, raw, maps, progress)
 
-            doing = f"Deletion and insertion of {name}'s map of {selected.image.name}"
-            jobs.append(_Job(("faithfulness", *faith_key), passes, passes * seconds_per_pass, doing, work))
-            entries.append((name, row, selected, result, maps, faith_key))
+        doing = f"Deletion and insertion of {name}'s map of {selected.image.name}"
+        seconds = passes * state.get_model(name).seconds_per_image
+        jobs.append(_Job(("faithfulness", *faith_key), passes, seconds, doing, work))
+        entries.append((name, row, selected, result, method, params_key, maps, faith_key))
     what = "map checks" if len(jobs) > 1 else "map check"
     detail = f": {options.steps} steps of removing and of restoring pixels, for the map, three random maps, a blob" + (
         f" and {reference_words}" if reference_words else ""
@@ -211,14 +220,14 @@ def run_trust(
     if not _computed(jobs, key=f"{key}_trust", what=what, button="Run the checks", detail=detail):
         return None
     found = {}
-    for name, row, selected, result, maps, faith_key in entries:
+    for name, row, selected, result, method, params_key, maps, faith_key in entries:
         faith = state.faithfulness(*faith_key, selected.image, result.map, maps)
         truth = state.truth_of(selected)
         local = None
         if truth is not None:
             local = state.localisation(name, selected.image.sha256, method, params_key, int(result.target),
                                        state.truth_key(truth), result.map, truth)  # fmt: skip
-        found[(name, row)] = TrustResult(faith, local, result.target_label)
+        found[(name, row, method)] = TrustResult(faith, local, result.target_label)
     return found
 
 
@@ -477,3 +486,61 @@ def sanity_block(result, picture: bytes) -> None:
     )
     with st.expander("Numbers per step"):
         st.markdown(sanity_table(result))
+
+
+def substrate_sentence_of(checks: dict) -> str:
+    """The substrate sentence of any of the checks (they share their settings)."""
+    return substrate_sentence(next(iter(checks.values())).faithfulness) if checks else ""
+
+
+def methods_table(checks: dict) -> str:
+    """Markdown table, one row per method (`checks`: {method title: TrustResult}) of one image and model: deletion
+    and insertion beside the random map's and the blob's, and the localisation numbers beside a uniform map's."""
+    local = any(result.localisation is not None for result in checks.values())
+    head = "| method | deletion AUC ↓ (random, blob) | insertion AUC ↑ (random, blob) |"
+    rule = "|---|---|---|"
+    if local:
+        head += " pointing game | energy in the box (uniform) | box IoU (uniform) |"
+        rule += "---|---|---|"
+    rows = []
+    for title, result in checks.items():
+        faith = result.faithfulness
+        random, centre = faith.references["random"], faith.references["centre"]
+        row = (
+            f"| {title} | **{_number(faith.map.deletion_auc)}** ({_number(random.deletion_auc)}, "
+            f"{_number(centre.deletion_auc)}) | **{_number(faith.map.insertion_auc)}** "
+            f"({_number(random.insertion_auc)}, {_number(centre.insertion_auc)}) |"
+        )
+        if local and result.localisation is not None:
+            found, uniform = result.localisation.map, result.localisation.references["uniform"]
+            row += (
+                f" {_hit(found.pointing_hit)} | **{_number(found.energy_in_box)}** ({_number(uniform.energy_in_box)}) |"
+                f" **{_number(found.box_iou)}** ({_number(uniform.box_iou)}) |"
+            )
+        rows.append(row)
+    return "\n".join([head, rule, *rows])
+
+
+def summary_table(summaries: dict) -> str:
+    """Markdown table, one row per model (`summaries`: {model: core.trust.summary.summarise(...)}): the means of
+    the checks over a set beside the means of their references."""
+    head = (
+        "| model | images | deletion AUC ↓ (random, blob) | insertion AUC ↑ (random, blob) | pointing game (chance) "
+        "| energy in the box (box area) | share on the dog (dog's area) |\n|---|---|---|---|---|---|---|"
+    )
+    rows = []
+    for name, s in summaries.items():
+        row = (
+            f"| {name} | {s['images']} | **{_number(s['deletion_auc'])}** ({_number(s['deletion_auc_random'])}, "
+            f"{_number(s['deletion_auc_centre'])}) | **{_number(s['insertion_auc'])}** "
+            f"({_number(s['insertion_auc_random'])}, {_number(s['insertion_auc_centre'])}) |"
+        )
+        if s.get("with_box"):
+            row += (
+                f" **{s['pointing_accuracy']:.0%}** ({s['pointing_chance']:.0%}) | **{_number(s['energy_in_box'])}** "
+                f"({_number(s['box_area'])}) | **{_number(s.get('share_on_dog'))}** ({_number(s.get('dog_area'))}) |"
+            )
+        else:
+            row += " — | — | — |"
+        rows.append(row)
+    return "\n".join([head, *rows])

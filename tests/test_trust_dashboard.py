@@ -58,31 +58,41 @@ def _core_checks(model_name: str, sample, method: str, params: dict):
 
 
 @pytest.fixture(scope="module")
-def checked() -> AppTest:
+def before_and_after() -> tuple[dict, AppTest]:
+    """The Saliency page with the checks switched on: what it showed before the click, and the page after it."""
     app = _page("views/saliency.py")
     app.toggle(key="saliency_trust").set_value(True).run()
     assert not app.exception, app.exception
-    return app
+    before = {
+        "costs": [i.value for i in app.info if "model passes" in i.value],
+        "tables": _tables(app, "Deletion AUC"),
+        "button": app.button(key="saliency_trust_run").label,
+    }
+    app.button(key="saliency_trust_run").click().run()
+    assert not app.exception, app.exception
+    return before, app
 
 
-def test_the_cost_of_the_checks_is_shown_in_model_passes_before_anything_runs(checked):
+@pytest.fixture(scope="module")
+def checked(before_and_after) -> AppTest:
+    return before_and_after[1]
+
+
+def test_the_cost_of_the_checks_is_shown_in_model_passes_before_anything_runs(before_and_after):
     from core.trust.faithfulness import report_passes
 
-    cost = [i.value for i in checked.info if "model passes" in i.value]
-    assert len(cost) == 1, [i.value for i in checked.info]
+    before, _ = before_and_after
+    assert len(before["costs"]) == 1, before["costs"]
     # Two sample images and two models: four maps, each with three random maps and the blob.
-    assert cost[0].startswith(
-        f"4 map checks to compute: {4 * report_passes():,} model passes in all ({report_passes()} each"
-    )
-    assert not _tables(checked, "Deletion AUC")
-    assert checked.button(key="saliency_trust_run").label == "Run the checks"
+    expected = f"4 map checks to compute: {4 * report_passes():,} model passes in all ({report_passes()} each"
+    assert before["costs"][0].startswith(expected)
+    assert before["tables"] == []
+    assert before["button"] == "Run the checks"
 
 
 def test_deletion_insertion_and_localisation_on_screen_are_core_trusts_for_each_map(checked):
     from core.samples import sample_images
 
-    checked.button(key="saliency_trust_run").click().run()
-    assert not checked.exception, checked.exception
     method = checked.session_state["saliency_method"]
     faithfulness, localisation = _tables(checked, "Deletion AUC"), _tables(checked, "Pointing game")
     assert len(faithfulness) == len(localisation) == 4
@@ -113,11 +123,7 @@ def test_the_checks_are_kept_and_the_curves_come_on_request(checked):
     checked.toggle(key="saliency_trust_curves").set_value(True).run()
     assert not checked.exception, checked.exception
     assert not [i.value for i in checked.info if "model passes" in i.value]  # kept: nothing to run again
-    assert (
-        len(_charts(checked.main, "share of pixels removed"))
-        == len(_charts(checked.main, "share of pixels restored"))
-        == 4
-    )
+    assert len(_charts(checked.main, "pixels removed or restored (removed: blurred)")) == 4
     assert len(_tables(checked, "Deletion AUC")) == 4
 
 
@@ -218,3 +224,114 @@ def test_compare_scores_each_models_map_beside_the_other_models_map_on_the_same_
         order = [expected.map, *expected.references.values()]
         assert table[2][1:] == [f"{f.deletion_auc:.3f}" for f in order]
         assert table[3][1:] == [f"{f.insertion_auc:.3f}" for f in order]
+
+
+def test_a_stopped_check_keeps_nothing_and_the_same_request_computes_it_again():
+    from core.explain import explain_images
+    from core.progress import Progress, Stopped
+    from core.trust.faithfulness import report_passes
+    from dashboard import state
+
+    image = state.samples()[2].image
+    result = explain_images(state.get_model("demo-resnet"), [image.pixels], "gradcam", None, {})[0]
+    request = ("demo-resnet", image.sha256, "gradcam", (), int(result.target), "black", 5, (), image, result.map)
+
+    class StopAtOnce(Progress):
+        def advance(self, passes: float) -> None:
+            self.stop()
+            super().advance(passes)
+
+    stopping = StopAtOnce()
+    with pytest.raises(Stopped):
+        state.faithfulness(*request, None, stopping)
+    assert stopping.done > 0  # it had begun
+    counting = Progress()
+    first = state.faithfulness(*request, None, counting)
+    assert counting.done == report_passes(steps=5)  # computed from the start: nothing of the stopped run was kept
+    cached = Progress()
+    again = state.faithfulness(*request, None, cached)
+    assert cached.done == 0 and again.map.deletion_auc == first.map.deletion_auc  # now from the cache
+
+
+def test_method_grid_scores_every_methods_map_in_one_table_as_core_does():
+    from core.explain import METHODS, explain_images
+    from core.scoring import load_model
+    from core.trust.faithfulness import faithfulness_report
+
+    app = _page("views/grid.py")
+    app.toggle(key="grid_trust").set_value(True).run()
+    app.button(key="grid_trust_run").click().run()
+    assert not app.exception, app.exception
+    (table,) = [m.value for m in app.markdown if m.value.startswith("| method |")]
+    rows = {
+        cells[0]: cells[1:]
+        for cells in ([c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:])
+    }
+    gradient_methods = [m for m in METHODS.values() if m.needs_gradients]
+    assert set(rows) == {m.title for m in gradient_methods}
+    model_name = app.session_state["model_a"]
+    model, sample = load_model(model_name), _first_sample()
+    chosen = gradient_methods[0]
+    result = explain_images(model, [sample.image.pixels], chosen.name, None, chosen.defaults)[0]
+    expected = faithfulness_report(model, model.spec.resize([sample.image.pixels])[0], result.target, result.map)
+    random, centre = expected.references["random"], expected.references["centre"]
+    assert (
+        rows[chosen.title][0]
+        == f"**{expected.map.deletion_auc:.3f}** ({random.deletion_auc:.3f}, {centre.deletion_auc:.3f})"
+    )
+    assert (
+        rows[chosen.title][1]
+        == f"**{expected.map.insertion_auc:.3f}** ({random.insertion_auc:.3f}, {centre.insertion_auc:.3f})"
+    )
+
+
+def _first_sample():
+    from core.samples import sample_images
+
+    return sample_images()[0]
+
+
+def test_evaluate_says_per_model_whether_its_maps_look_at_the_right_thing_as_core_summarises_them():
+    import numpy as np
+
+    from core.evaluation import bundled_set
+    from core.evaluation.data import load_image
+    from core.explain import explain_images
+    from core.scoring import load_model
+    from core.trust.faithfulness import faithfulness_report
+    from core.trust.localisation import localisation_report
+    from core.trust.summary import summarise
+    from dashboard import state
+
+    app = _page("views/evaluation.py")
+    app.toggle(key="evaluation_looks").set_value(True).run()
+    app.number_input(key="evaluation_looks_count").set_value(2).run()
+    method = app.session_state["evaluation_looks_method"]
+    app.button(key=f"run_{method}").click().run()
+    app.button(key="evaluation_looks_trust_run").click().run()
+    assert not app.exception, app.exception
+    (table,) = [m.value for m in app.markdown if m.value.startswith("| model |")]
+    rows = {
+        cells[0]: cells[1:]
+        for cells in ([c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:])
+    }
+    assert set(rows) == {"demo-resnet", "demo-efficientnet"}
+
+    labelled = bundled_set()
+    for name in rows:
+        model, pairs = load_model(name), []
+        for index in (0, len(labelled.images) - 1):  # two images spread evenly: the first and the last
+            image = load_image(labelled.images[index])
+            result = explain_images(model, [image.pixels], method, None, {})[0]
+            faith = faithfulness_report(model, model.spec.resize([image.pixels])[0], result.target, result.map)
+            truth = state.evaluation_subset(("bundled", str(labelled.root)), labelled, 2)[len(pairs)].truth
+            pairs.append((faith, localisation_report(result.map, truth)))
+        s = summarise(pairs)
+        assert rows[name][0] == "2"
+        assert (
+            rows[name][1]
+            == f"**{s['deletion_auc']:.3f}** ({s['deletion_auc_random']:.3f}, {s['deletion_auc_centre']:.3f})"
+        )
+        assert rows[name][3] == f"**{s['pointing_accuracy']:.0%}** ({s['pointing_chance']:.0%})"
+        assert rows[name][4] == f"**{s['energy_in_box']:.3f}** ({s['box_area']:.3f})"
+        assert not np.isnan(s["energy_in_box"])

@@ -25,7 +25,11 @@ TARGET_ACCURACY = 0.99
 THRESHOLD = 0.9
 
 
-def render_evaluation(evaluation: Evaluation, *, title: str = "How well the classifiers do") -> str:
+def render_evaluation(
+    evaluation: Evaluation, *, title: str = "How well the classifiers do", trust: dict | None = None
+) -> str:
+    """The self-contained HTML page of an evaluation; with `trust` (core.trust.summary.trust_over_set), a section on
+    whether each model's maps look at the right thing."""
     e = evaluation
     labelled = e.scored.labelled
     tta = e.models[0].tta
@@ -51,6 +55,8 @@ def render_evaluation(evaluation: Evaluation, *, title: str = "How well the clas
     if e.pair:
         parts.append(_gallery(e, "Where the two models disagree", "Images on which they name different classes; those "
                               "only one of them gets right first.", e.disagreements(), e.models))  # fmt: skip
+    if trust:
+        parts.append(_trust_section(trust))
     parts.append(_mapping_section(e))
     if e.scored.unreadable:
         rows = "".join(f"<li><b>{_text(n)}</b>: {_text(r)}</li>" for n, r in e.scored.unreadable[:200])
@@ -275,3 +281,35 @@ def _text(value) -> str:
 def _page_template() -> tuple[Template, str]:
     folder = Path(__file__).parent
     return Template((folder / "template.html").read_text("utf-8")), (folder / "style.css").read_text("utf-8")
+
+
+def _trust_section(trust: dict) -> str:
+    """Per model, the means of the trust checks beside their references (docs/methods.md, "Can a map be trusted?")."""
+
+    def number(value, percent: bool = False) -> str:
+        if value is None or value != value:
+            return "—"
+        return f"{value:.0%}" if percent else f"{value:.3f}"
+
+    rows = []
+    for name, s in trust["models"].items():
+        rows.append(
+            f"<tr><td>{_text(name)}</td><td>{s['images']}</td>"
+            f"<td><b>{number(s['deletion_auc'])}</b> ({number(s['deletion_auc_random'])}, "
+            f"{number(s['deletion_auc_centre'])})</td><td><b>{number(s['insertion_auc'])}</b> "
+            f"({number(s['insertion_auc_random'])}, {number(s['insertion_auc_centre'])})</td>"
+            f"<td><b>{number(s.get('pointing_accuracy'), True)}</b> ({number(s.get('pointing_chance'), True)})</td>"
+            f"<td><b>{number(s.get('energy_in_box'))}</b> ({number(s.get('box_area'))})</td>"
+            f"<td><b>{number(s.get('share_on_dog'))}</b> ({number(s.get('dog_area'))})</td></tr>"
+        )
+    return (
+        f"<section><h2>Does it look at the right thing?</h2><p>The maps of {_text(trust['method'])} on "
+        f"{trust['images']} images spread over the set (removed pixels become {_text(trust['substrate'])}, "
+        f"{trust['steps']} steps). Bold: the model's maps; in brackets their references — random maps and a "
+        "centred blob for deletion (lower is better) and insertion (higher is better); for the pointing game the "
+        "chance of a random point; for the energy in the box and the share on the dog, the box's and the dog's "
+        "share of the image. A model whose maps beat their references looks at the right thing.</p>"
+        "<table class='numbers'><tr><th>model</th><th>images</th><th>deletion AUC</th><th>insertion AUC</th>"
+        "<th>pointing game</th><th>energy in the box</th><th>share on the dog</th></tr>"
+        f"{''.join(rows)}</table></section>"
+    )

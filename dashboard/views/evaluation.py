@@ -262,6 +262,48 @@ else:
     )
 
 # --- downloads ------------------------------------------------------------------------------------------------------
+# --- whether it looks at the right thing ------------------------------------------------------------------------
+st.header("Does it look at the right thing?")
+st.caption(
+    "Right answers for the wrong reason look the same in the numbers above. On a subset of the set, each model's "
+    "maps are checked: do they beat chance at deletion and insertion, and where the set knows the dog's box and "
+    "parts, do they point at the dog? Costly: it runs on request."
+)
+if st.toggle("Check the maps on a subset", key="evaluation_looks", persist_state="session"):
+    from core.explain import METHODS
+    from core.trust.summary import summarise
+    from dashboard import components, trust_panels
+    from dashboard.views.common import gradient_and_activation_methods
+
+    columns = st.columns(2)
+    looks_method = columns[0].selectbox(
+        "Method", gradient_and_activation_methods(), format_func=lambda m: METHODS[m].title,
+        key="evaluation_looks_method", persist_state="session",
+    )  # fmt: skip
+    count = columns[1].number_input(
+        "Images (spread evenly over the set)", min_value=1, max_value=len(labelled.images),
+        value=min(8, len(labelled.images)), key="evaluation_looks_count", persist_state="session",
+    )  # fmt: skip
+    subset = state.evaluation_subset(set_key, labelled, int(count))
+    looks = components.explanations_or_error(subset, models, looks_method, {}, None, ask_first_above=0)
+    if looks is not None:
+        options = trust_panels.TrustOptions("blur", trust_panels.DEFAULT_STEPS, False)
+        checks = trust_panels.run_trust(subset, models, looks, looks_method, {}, options, key="evaluation_looks")
+        if checks:
+            summaries = {
+                name: summarise([(c.faithfulness, c.localisation) for (n, _), c in checks.items() if n == name])
+                for name in models
+            }
+            st.html(trust_panels.STYLE)
+            with st.container(key="evaluation_looks_faithfulness"):
+                st.markdown(trust_panels.summary_table(summaries))
+            st.caption(
+                "Means over the subset; bold: the model's maps, in brackets the references (random maps and a centred "
+                "blob; for the pointing game the chance of a random point; for energy and the dog the box's and the "
+                "dog's share of the image, what a uniform map scores). A model whose maps beat their references "
+                "looks at the right thing; one that is right but whose maps do not, may be right for another reason."
+            )
+
 st.header("Files")
 row = st.container(horizontal=True, key="evaluation_downloads")
 row.download_button(

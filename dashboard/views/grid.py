@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.explain import METHODS
 from core.render import PER_MAP, SHARED, colour_limits, explanation_picture, limit_caption, scale_sentence
-from dashboard import components, state
+from dashboard import components, state, trust_panels
 from dashboard.views.common import images_and_models
 
 st.title("Method grid")
@@ -98,3 +98,19 @@ for method, column in zip(methods, columns, strict=False):
         components.blank_note(st, method, result.map, result.target_label)
         components.colour_key(method, words=False)
         st.caption(f"{chosen.caption} Colours: {chosen.legend}")
+
+# Which of these maps can be trusted: one table, a row per method, on request.
+trust = trust_panels.trust_controls("grid")
+if trust is not None and results:
+    items = [(model, 0, selected, result, method, METHODS[method].defaults, {}) for method, result in results.items()]
+    checks = trust_panels.run_trust_items(items, trust, key="grid")
+    if checks:
+        st.html(trust_panels.STYLE)
+        with st.container(key="grid_trust_faithfulness"):
+            by_title = {METHODS[method].title: checks[(model, 0, method)] for method in results}
+            st.markdown(trust_panels.methods_table(by_title), help=trust_panels.substrate_sentence_of(by_title))
+            st.caption(
+                "Bold: this method's map; in brackets its references. A map is better than chance where its deletion "
+                "AUC is lower and its insertion AUC, energy and IoU higher than the references'. Each method's own "
+                "sentences are on the Saliency page."
+            )
