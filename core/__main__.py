@@ -718,8 +718,12 @@ def build_parser() -> argparse.ArgumentParser:
         "random maps and a blob, pointing game, energy in the box and share on the dog beside their chance levels",
     )
     trust.add_argument("--images", type=int, default=20, help="with --metrics: how many images (default 20)")
-    trust.add_argument("--substrate", choices=("blur", "black", "mean"), default="blur", help="default blur")
-    trust.add_argument("--steps", type=int, default=20, help="steps of deletion and insertion (default 20)")
+    from core.trust.faithfulness import DEFAULT_STEPS, SUBSTRATES
+
+    trust.add_argument(
+        "--substrate", choices=SUBSTRATES, default="blur", help="what removed pixels become (default blur)"
+    )
+    trust.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="steps of deletion and insertion (default 20)")
     evaluate.set_defaults(run=command_evaluate)
     batch = commands.add_parser(
         "batch",

@@ -123,7 +123,7 @@ def test_the_checks_are_kept_and_the_curves_come_on_request(checked):
     checked.toggle(key="saliency_trust_curves").set_value(True).run()
     assert not checked.exception, checked.exception
     assert not [i.value for i in checked.info if "model passes" in i.value]  # kept: nothing to run again
-    assert len(_charts(checked.main, "pixels removed or restored (removed: blurred)")) == 4
+    assert len(_charts(checked.main, "pixels removed (solid) or restored (dashed); removed: blurred")) == 4
     assert len(_tables(checked, "Deletion AUC")) == 4
 
 
