@@ -591,6 +591,8 @@ def test_one_model_on_a_csv_in_a_server_folder(tmp_path):
     assert not app.error, [e.value for e in app.error]
     assert len(_metrics(app)["Accuracy"]) == 1
     assert "Where it goes wrong" in [h.value for h in app.header]
-    assert not any(h.value.endswith("?") for h in app.header)  # no two-model section
+    # No two-model section ("demo-resnet or demo-efficientnet?"); the trust section's question stays.
+    assert not any(h.value.endswith("?") and " or " in h.value for h in app.header)
+    assert "Does it look at the right thing?" in [h.value for h in app.header]
     app.text_input(key="evaluation_folder").input(str(tmp_path / "nowhere")).run()
     assert [e.value for e in app.error] == [f"There is no file or folder at {tmp_path / 'nowhere'}; check the path."]
