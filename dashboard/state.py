@@ -503,21 +503,28 @@ def evaluation_set_from_zip(file_id: str, data: bytes, name: str):
     upload, and read; DataError in one sentence."""
     from core.evaluation import extract_zip, read_set
 
-    memo = st.session_state.setdefault("_evaluation_zips", {})
+    folder = _unzipped_once("_evaluation_zips", _evaluation_folder().folder, file_id, data, extract_zip)
+    return read_set(folder, clean_name(name))
+
+
+def _unzipped_once(memo_key: str, root: Path, file_id: str, data: bytes, extract) -> Path:
+    """The folder under `root` that `extract(data, folder)` unpacked this upload into, once per upload and one
+    upload at a time (an earlier upload's folder goes); nothing is left of an upload `extract` refused."""
+    memo = st.session_state.setdefault(memo_key, {})
     if file_id not in memo:
-        folder = _evaluation_folder().folder / file_safe(file_id)[:40]
+        folder = root / file_safe(file_id)[:40]
         shutil.rmtree(folder, ignore_errors=True)
         try:
-            extract_zip(data, folder)
+            extract(data, folder)
         except UserError:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        memo.clear()  # one zipped set at a time: an earlier upload's folder goes
-        for old in _evaluation_folder().folder.iterdir():
+        memo.clear()
+        for old in root.iterdir():
             if old != folder:
                 shutil.rmtree(old, ignore_errors=True)
         memo[file_id] = folder
-    return read_set(memo[file_id], clean_name(name))
+    return memo[file_id]
 
 
 def scored_set(key: tuple, labelled, model_names: list[str], tta: str, progress=None):
@@ -882,21 +889,7 @@ def batch_results_from_zip(file_id: str, data: bytes) -> Path:
     upload; ResultsError in one sentence."""
     from core.batch.results import extract_results_zip
 
-    memo = st.session_state.setdefault("_batch_zips", {})
-    if file_id not in memo:
-        folder = _batch_folder().folder / file_safe(file_id)[:40]
-        shutil.rmtree(folder, ignore_errors=True)
-        try:
-            extract_results_zip(data, folder)
-        except UserError:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        memo.clear()  # one zipped output at a time: an earlier upload's folder goes
-        for old in _batch_folder().folder.iterdir():
-            if old != folder:
-                shutil.rmtree(old, ignore_errors=True)
-        memo[file_id] = folder
-    return memo[file_id]
+    return _unzipped_once("_batch_zips", _batch_folder().folder, file_id, data, extract_results_zip)
 
 
 def batch_results(folder: str):
