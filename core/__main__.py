@@ -282,14 +282,6 @@ def command_report(args: argparse.Namespace) -> None:
     from core.scoring import load_model
 
     boxes.warm_up()  # compiles the box fit while the models load
-    if args.metrics and not args.method:
-        raise UserError("--metrics checks the maps of one method: add --method, e.g. --method saliency.")
-    if args.method and not args.metrics:
-        raise UserError("--method goes with --metrics: add --metrics to check that method's maps.")
-    if args.metrics:
-        from core.explain import method_named
-
-        method_named(args.method)  # an unknown method is one sentence before any model runs
     specs = [_resolve_model(name, args) for name in dict.fromkeys(args.model)]
     if len(specs) > 2:
         raise UserError("A report compares one or two models; give --model once or twice.")
