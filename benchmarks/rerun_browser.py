@@ -70,13 +70,14 @@ def _settle(page, traffic: _Traffic, start: float) -> tuple[float, int]:
     while True:
         page.wait_for_timeout(50)
         arrivals = [at for at in traffic.messages if at > start] + [at for at, _ in traffic.pictures if at > start]
+        last = max(arrivals, default=start)  # nothing at all arrives when the page had settled before `start`
         now = time.perf_counter()
-        if arrivals and now - max(arrivals) > 1.0:
+        if now - last > 1.0:
             loaded = page.evaluate(
                 "[...document.querySelectorAll('[data-testid=stMain] img')].every(i => i.complete && i.naturalWidth)"
             )
             if loaded:
-                return max(arrivals) - start, sum(size for at, size in traffic.pictures if at > start)
+                return last - start, sum(size for at, size in traffic.pictures if at > start)
         if now - start > 300:
             raise SystemExit("the page did not settle within 300 s")
 

@@ -36,3 +36,29 @@ def test_uploads_dropped_without_a_release_are_cleaned_up_too(unloaded):
     del uploads
     gc.collect()
     assert not folder.exists() and unloaded == ["the spec"]
+
+
+@pytest.fixture
+def unfrozen_after():
+    yield
+    gc.unfreeze()  # the rest of the suite runs with the collector as it found it
+
+
+def test_a_model_frozen_with_the_shared_ones_is_still_collected_when_its_session_ends(monkeypatch, unfrozen_after):
+    import weakref
+
+    class Model:  # a Keras model sits in reference cycles (its layers point back to it): only the collector frees it
+        pass
+
+    monkeypatch.setattr(state, "unload", lambda spec: None)
+    model = Model()
+    model.itself = model
+    alive = weakref.ref(model)
+    uploads = _uploads_with_a_file()
+    uploads.specs["pets (abc123)"] = model
+    state._freeze_long_lived()  # the shared models finished loading while this session's upload was in use
+    del model
+    gc.collect()
+    assert alive() is not None  # frozen: out of the collector's reach
+    uploads.discard()
+    assert alive() is None and gc.get_freeze_count() > 0  # collected, and the shared objects frozen again

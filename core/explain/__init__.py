@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -311,11 +312,11 @@ def expected_passes(method: Method, params: dict | None, images: int, find_targe
     return images * (method.passes(method_params(method, params)) + int(find_targets) + checks)
 
 
-def load_in_background(names: list[str]) -> threading.Thread:
+def load_in_background(names: list[str], then: Callable[[], None] | None = None) -> threading.Thread:
     """Starts a thread that loads the named models one after the other, then warms each up (`warm_up`): a first
     page that needs only their predictions gets each model as soon as it is loaded (a page asking for one that is
     being loaded waits for it, not for a second copy), and the compiles come after. A model that fails to load
-    is left for the page that asks for it to report."""
+    is left for the page that asks for it to report. `then()` runs last, in the same thread."""
     from core.errors import UserError
     from core.scoring import load_model
 
@@ -330,14 +331,22 @@ def load_in_background(names: list[str]) -> threading.Thread:
         for model in loaded:
             progress.check()
             warm_up(model)
+        if then is not None:
+            then()
 
     return in_background(load_all, "loading models")
 
 
-def warm_up_in_background(model: LoadedModel) -> threading.Thread:
+def warm_up_in_background(model: LoadedModel, then: Callable[[], None] | None = None) -> threading.Thread:
     """`warm_up` in a thread of its own: the model's predictions are ready at once, its explanations a moment
-    later."""
-    return in_background(lambda progress: warm_up(model), f"warming up {model.name}")
+    later. `then()` runs after it, in the same thread."""
+
+    def warm(progress: Progress) -> None:
+        warm_up(model)
+        if then is not None:
+            then()
+
+    return in_background(warm, f"warming up {model.name}")
 
 
 def warm_up(model: LoadedModel) -> None:
