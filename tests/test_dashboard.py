@@ -772,3 +772,49 @@ def test_kept_pictures_stay_within_their_budget_dropping_the_least_recently_used
     drawn.get("a", lambda: make("a"))
     drawn.get("b", lambda: make("b"))
     assert made == ["a", "b", "c", "d", "b"]
+
+
+def _inside_view(view: str) -> AppTest:
+    app = _page("views/inside.py")
+    app.session_state["inside_view"] = view
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _pictures(app: AppTest) -> int:
+    return sum(len(element.proto.imgs) for element in app.main.get("image"))
+
+
+def test_inside_page_draws_filter_patterns_only_when_asked_saying_the_cost_first():
+    app = _inside_view("Filter patterns")
+    app.slider(key="inside_filter_count").set_value(4).run()
+    toggle = app.toggle(key="inside_filters_go_demo-resnet")
+    assert re.fullmatch(r"Draw the patterns \(about \d+ s\)", toggle.label), toggle.label
+    assert _pictures(app) == 0  # nothing drawn before it is asked for
+    toggle.set_value(True).run()
+    assert not app.exception, app.exception
+    assert _pictures(app) == 1  # demo-resnet's grid only: demo-efficientnet's was not asked for
+    (caption,) = [c.value for c in app.caption if c.value.startswith("The input that most raises")]
+    assert "after 48 steps" in caption
+
+
+def _patch_activations(app: AppTest) -> list[float]:
+    """The value under each patch, in the page's order (the boxed source images have no caption)."""
+    return [float(caption) for caption in _image_captions(app) if caption]
+
+
+def test_inside_page_shows_the_patches_that_excite_a_filter_strongest_first_with_their_source_images():
+    app = _inside_view("Exciting patches")
+    app.slider(key="inside_patch_count").set_value(4).run()
+    assert not app.exception, app.exception
+    assert _pictures(app) == 2 * 4 * 2  # per model: four patches, each above its source image with the patch boxed
+    activations = _patch_activations(app)
+    assert len(activations) == 8
+    for one_model in (activations[:4], activations[4:]):
+        assert one_model == sorted(one_model, reverse=True) and one_model[0] > 0
+    layer = app.selectbox(key="inside_patches_layer_demo-resnet").value
+    app.number_input(key=f"inside_filter_demo-resnet_{layer}").set_value(1).run()
+    assert not app.exception, app.exception
+    assert _patch_activations(app)[:4] != activations[:4]  # another filter, other patches
+    assert _patch_activations(app)[4:] == activations[4:]  # the other model's choice is its own

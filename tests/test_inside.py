@@ -77,6 +77,36 @@ def test_batchnorm_in_training_mode_uses_the_images_statistics_and_leaves_the_mo
     assert not np.array_equal(bn.moving_mean.numpy(), before[0])
 
 
+def test_the_replayed_batchnorm_is_keras_training_mode_fused_or_not_and_a_frozen_one_stays_in_inference(
+    keras, tmp_path
+):
+    """The replay normalises image batches with one fused kernel and other shapes (a BatchNorm after a Dense layer)
+    by their moments; either way the scores are Keras's own in training mode, where a frozen BatchNorm runs as in
+    inference."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(keras.layers.Rescaling(1 / 255)(inputs))
+    x = keras.layers.BatchNormalization(name="fused", beta_initializer="random_normal",
+                                        gamma_initializer="random_normal")(x)  # fmt: skip
+    x = keras.layers.BatchNormalization(name="frozen", trainable=False)(keras.layers.Activation("relu")(x))
+    x = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    x = keras.layers.BatchNormalization(name="flat", center=False, epsilon=1e-7)(x)
+    model = keras.Model(inputs, keras.layers.Activation("sigmoid")(keras.layers.Dense(1, name="logit")(x)))
+    frozen = model.get_layer("frozen")
+    frozen.moving_mean.assign(np.full(4, 0.4, np.float32))
+    frozen.moving_variance.assign(np.full(4, 3.0, np.float32))
+    loaded = _loaded(model, tmp_path)
+    pixels = np.random.default_rng(6).uniform(0, 255, (3, 8, 8, 3)).astype(np.float32)
+    replayed = score_graph(loaded, batch_norm_training=True)(tf.constant(pixels)).numpy()[:, 1]
+    keras_training = loaded.score_model(loaded.preprocess_graph(tf.constant(pixels)), training=True).numpy()[:, 0]
+    np.testing.assert_allclose(replayed, keras_training, rtol=1e-4, atol=1e-5)
+    frozen.trainable = True  # were it not frozen, it would normalise by the batch: the comparison above can fail
+    unfrozen = loaded.score_model(loaded.preprocess_graph(tf.constant(pixels)), training=True).numpy()[:, 0]
+    assert not np.allclose(unfrozen, keras_training, atol=1e-3)
+
+
 def test_with_one_image_batchnorm_in_training_mode_makes_the_score_blind_to_contrast(keras, tmp_path):
     """Why the seed preset cannot reach a confident class model: a BatchNorm after a convolution, normalising by
     one image's own statistics, removes any change of the image's contrast about its mean colour (the convolution

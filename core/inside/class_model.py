@@ -112,7 +112,7 @@ def _replay(keras_model, inputs):
 
     def operation(op):
         if isinstance(op, keras.layers.BatchNormalization):
-            return lambda *args, **kwargs: op(*args, **{**kwargs, "training": True})
+            return _batch_norm_training(op) if op.trainable else lambda *args, **kwargs: op(*args, **kwargs)
         inner = getattr(op, "_functional", None) if isinstance(op, keras.Sequential) else op
         if isinstance(inner, Functional):
             return lambda *args, **kwargs: _replay(inner, args[0])
@@ -128,6 +128,31 @@ def _replay(keras_model, inputs):
 
     outputs = keras_model._run_through_graph(inputs, operation_fn=operation)
     return outputs[0] if isinstance(outputs, list | tuple) and len(outputs) == 1 else outputs
+
+
+def _batch_norm_training(layer):
+    """A BatchNormalization layer as Keras runs it with `training=True` (a frozen one runs as in inference, as in
+    Keras), normalising by the batch's own mean and (biased) variance, without computing the moving-average updates
+    it would then drop: one fused kernel, and its fused gradient, where the input is an image batch with the
+    channels last, as in the bundled networks."""
+    import tensorflow as tf
+
+    def call(x, *args, **kwargs):
+        rank = len(x.shape)
+        axis = layer.axis if isinstance(layer.axis, int) else layer.axis[0]
+        axis = axis % rank
+        channels = x.shape[axis]
+        gamma = tf.convert_to_tensor(layer.gamma.value) if layer.scale else tf.ones([channels], x.dtype)
+        beta = tf.convert_to_tensor(layer.beta.value) if layer.center else tf.zeros([channels], x.dtype)
+        if rank == 4 and axis == 3 and x.dtype == tf.float32 and layer.epsilon >= 1.001e-5:  # the fused kernel's floor
+            return tf.compat.v1.nn.fused_batch_norm(x, gamma, beta, epsilon=layer.epsilon, is_training=True)[0]
+        mean, variance = tf.nn.moments(x, [i for i in range(rank) if i != axis], keepdims=True)
+        shape = [channels if i == axis else 1 for i in range(rank)]
+        return tf.nn.batch_normalization(
+            x, mean, variance, tf.reshape(beta, shape), tf.reshape(gamma, shape), layer.epsilon
+        )
+
+    return call
 
 
 def class_ascent(
