@@ -19,59 +19,26 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from benchmarks.browser import CHROMIUM, ROOT, launch_chromium, start_server
+
 PREDICTION = re.compile(r" · \d+\.\d%")  # "dachshund · 98.2%", the verdict beside each model's chart
 WAITING_WORDS = "[data-testid=stMain] [data-testid=stSpinner], [data-testid=stMain] [data-testid=stProgress]"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def one_start(browser, log: Path) -> dict[str, float]:
     """Seconds from starting the server to its health check, to the first words on the page, to the first
     prediction."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     page = browser.new_page(viewport={"width": 1500, "height": 1000})
     page.set_default_timeout(180_000)
     with open(log, "w") as output:
         started = time.perf_counter()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless=true",
-             "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false"],
-            cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        server, url = start_server(output=output)
         try:
-            while True:
-                try:
-                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    time.sleep(0.05)
-                if time.perf_counter() - started > 120:
-                    raise RuntimeError(f"the server did not start in 120 s; see {log}")
             health = time.perf_counter() - started
             page.goto(url)
             main = page.get_by_test_id("stMain")
@@ -99,7 +66,7 @@ def main() -> None:
     print(f"load before: {os.getloadavg()[0]:.2f} (1-minute average, {os.cpu_count()} cores)")
     runs = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        browser = launch_chromium(playwright)
         for repeat in range(arguments.repeats):
             run = one_start(browser, log)
             runs.append(run)

@@ -14,36 +14,13 @@ sent for it. Not a test: these machines are shared and the numbers move with the
 from __future__ import annotations
 
 import argparse
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
+from benchmarks.browser import launch_chromium, start_server
+
 SAMPLES = (0, 1, 2, 3, 8, 9, 10, 11)  # as benchmarks/rerun.py: four generated dogs and the four photos
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]  # fmt: skip
-
-
-def _server(root: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless=true",
-               "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(180):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return process, url
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    raise SystemExit("streamlit did not start")
 
 
 class _Traffic:
@@ -91,11 +68,10 @@ def main() -> None:
 
     from core.explain import METHODS
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    process, url = _server(options.root)
+    process, url = start_server(options.root)
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=FLAGS, headless=True)
+            browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(120_000)
             traffic = _Traffic(page)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import streamlit as st
 
 from core.classify import Prediction
@@ -434,6 +436,28 @@ def explanations_or_error(
         return None
 
 
+@dataclass(frozen=True)
+class Download:
+    """One download button: `data` is bytes, text, or a function that makes them, called only when clicked."""
+
+    label: str
+    data: object
+    file_name: str
+    mime: str
+    icon: str
+    key: str
+
+
+def download_row(key: str, downloads: list[Download]) -> None:
+    """Download buttons in a row that takes each button's own width and wraps (fixed columns cut labels short on
+    narrow windows); the first is the primary one."""
+    row = st.container(horizontal=True, key=key)
+    for index, download in enumerate(downloads):
+        row.download_button(download.label, download.data, file_name=download.file_name, mime=download.mime,
+                            type="primary" if index == 0 else "secondary", icon=download.icon, key=download.key,
+                            on_click="ignore")  # fmt: skip
+
+
 def report_downloads(
     comparison, *, shared: bool, opacity: float = 0.6, stem: str = "explanation-report", html: str | None = None
 ) -> None:
@@ -441,28 +465,10 @@ def report_downloads(
     file is made only when clicked."""
     from core.report import render_report
 
-    # A row that takes each button's own width and wraps: fixed columns cut labels short on narrow windows.
-    row = st.container(horizontal=True, key=f"{stem}_downloads")
-    row.download_button(
-        "Download report",
-        html if html is not None else lambda: render_report(comparison, shared=shared, opacity=opacity),
-        file_name=f"{stem}.html",
-        mime="text/html",
-        type="primary",
-        icon=":material/description:",
-        key=f"{stem}_html",
-        on_click="ignore",
-    )
-    for kind, data, mime, icon in [
-        ("CSV", comparison.as_csv, "text/csv", ":material/table:"),
-        ("JSON", comparison.as_json, "application/json", ":material/data_object:"),
-    ]:
-        row.download_button(
-            f"Numbers ({kind})",
-            data,
-            file_name=f"{stem}.{kind.lower()}",
-            mime=mime,
-            icon=icon,
-            key=f"{stem}_{kind.lower()}",
-            on_click="ignore",
-        )
+    report = html if html is not None else lambda: render_report(comparison, shared=shared, opacity=opacity)
+    download_row(f"{stem}_downloads", [
+        Download("Download report", report, f"{stem}.html", "text/html", ":material/description:", f"{stem}_html"),
+        Download("Numbers (CSV)", comparison.as_csv, f"{stem}.csv", "text/csv", ":material/table:", f"{stem}_csv"),
+        Download("Numbers (JSON)", comparison.as_json, f"{stem}.json", "application/json",
+                 ":material/data_object:", f"{stem}_json"),
+    ])  # fmt: skip

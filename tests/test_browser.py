@@ -5,32 +5,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from benchmarks.browser import CHROMIUM, ROOT, launch_chromium, start_server
 from core import dataset
 from core.images import encode_png
 
-ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 pytestmark = pytest.mark.browser
 if CHROMIUM is None and os.environ.get("CI") != "true":
     pytestmark = [
@@ -39,45 +23,15 @@ if CHROMIUM is None and os.environ.get("CI") != "true":
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     assert CHROMIUM, "chromium is missing: .ci/run installs it with apt-get"
-    port = _free_port()
     (ROOT / "artifacts").mkdir(exist_ok=True)
     log = open(ROOT / "artifacts" / "streamlit.log", "w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard/app.py",
-            "--server.headless=true",
-            "--server.address=127.0.0.1",
-            f"--server.port={port}",
-            "--browser.gatherUsageStats=false",
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not answer /_stcore/health within 90 s; see artifacts/streamlit.log")
+    try:
+        process, url = start_server(output=log, timeout=90)
+    except RuntimeError as error:
+        pytest.fail(f"{error}; see artifacts/streamlit.log")
     yield url
     process.terminate()
     process.wait(timeout=20)
@@ -89,7 +43,7 @@ def page(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         page.set_default_timeout(120_000)
         yield page

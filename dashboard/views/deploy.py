@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.errors import UserError
 from dashboard import state
+from dashboard.components import Download, download_row
 
 
 def _names(images, shown: int = 3) -> str:
@@ -98,26 +99,12 @@ st.markdown(
     "percentage points (as from 90.00% to 90.01% for 0.01)."
 )
 files = result.files
-buttons = st.container(horizontal=True, key="deploy_downloads")
-buttons.download_button(
-    "Download .tflite",
-    files.tflite,
-    file_name=files.file_name,
-    mime="application/octet-stream",
-    type="primary",
-    icon=":material/download:",
-    key="deploy_tflite",
-    on_click="ignore",
-)
-buttons.download_button(
-    "Download its card (.json)",
-    files.card,
-    file_name=files.card_name,
-    mime="application/json",
-    icon=":material/badge:",
-    key="deploy_card",
-    on_click="ignore",
-)
+download_row("deploy_downloads", [
+    Download("Download .tflite", files.tflite, files.file_name, "application/octet-stream", ":material/download:",
+             "deploy_tflite"),
+    Download("Download its card (.json)", files.card, files.card_name, "application/json", ":material/badge:",
+             "deploy_card"),
+])  # fmt: skip
 st.caption(
     "To look at the float16 model here, add the .tflite file in the sidebar under “Add your model” together with "
     "its card, which carries the class names and preprocessing."

@@ -11,6 +11,7 @@ from core.evaluation.data import BUNDLED_NAME
 from core.evaluation.page import render_evaluation
 from dashboard import evaluation_parts as parts
 from dashboard import state
+from dashboard.components import Download, download_row
 
 st.title("Evaluate")
 st.caption(
@@ -305,35 +306,14 @@ if st.toggle("Check the maps on a subset", key="evaluation_looks", persist_state
             )
 
 st.header("Files")
-row = st.container(horizontal=True, key="evaluation_downloads")
-row.download_button(
-    "Report (HTML)",
-    lambda: render_evaluation(evaluation),
-    file_name="evaluation.html",
-    mime="text/html",
-    type="primary",
-    icon=":material/description:",
-    key="evaluation_html",
-    on_click="ignore",
-)
-row.download_button(
-    "Metrics (JSON)",
-    lambda: json.dumps(evaluation.as_dict(), indent=1),
-    file_name="metrics.json",
-    mime="application/json",
-    icon=":material/data_object:",
-    key="evaluation_json",
-    on_click="ignore",
-)
-row.download_button(
-    "Predictions (CSV)",
-    lambda: evaluation.predictions_frame().to_csv(index=False),
-    file_name="predictions.csv",
-    mime="text/csv",
-    icon=":material/table:",
-    key="evaluation_csv",
-    on_click="ignore",
-)
+download_row("evaluation_downloads", [
+    Download("Report (HTML)", lambda: render_evaluation(evaluation), "evaluation.html", "text/html",
+             ":material/description:", "evaluation_html"),
+    Download("Metrics (JSON)", lambda: json.dumps(evaluation.as_dict(), indent=1), "metrics.json",
+             "application/json", ":material/data_object:", "evaluation_json"),
+    Download("Predictions (CSV)", lambda: evaluation.predictions_frame().to_csv(index=False), "predictions.csv",
+             "text/csv", ":material/table:", "evaluation_csv"),
+])  # fmt: skip
 st.caption(
     f"The same files from the command line: python -m core evaluate --model {' --model '.join(models)} "
     + ("" if source == "bundled" else "--data PATH ")
