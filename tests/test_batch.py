@@ -273,6 +273,111 @@ def test_the_ray_engine_gives_the_same_rows_and_maps_as_the_local_engine(local_r
         np.testing.assert_allclose(np.load(out / path).astype(np.float32), expected, atol=2e-3 * np.abs(expected).max())
 
 
+# The Ray engine as the command runs it, but each Ray call takes two images, and the worker's second call writes
+# its process id and images to the file named first, then waits until the test kills it. The subclass is defined in
+# __main__, so Ray sends it to the worker by value; it holds only where no earlier worker held, so a worker that Ray
+# restarted would carry on instead of waiting.
+HELD_RUN = """
+import json, os, sys, time
+from pathlib import Path
+from core.batch import ray_engine
+from core.__main__ import main
+
+HOLD = Path(sys.argv[1])
+
+
+class Held(ray_engine.Explainer):
+    calls = 0
+
+    def __call__(self, batch):
+        self.calls += 1
+        if self.calls == 2 and not HOLD.exists():
+            scratch = HOLD.with_suffix(".tmp")
+            scratch.write_text(json.dumps({"pid": os.getpid(), "images": batch.column("path").to_pylist()}))
+            scratch.rename(HOLD)
+            while True:
+                time.sleep(1)
+        return super().__call__(batch)
+
+
+ray_engine.Explainer = Held
+ray_engine.RAY_BATCH = 2
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _wait_for(condition, process: subprocess.Popen, log: Path) -> None:
+    """Polls until `condition()` holds; fails if the process ends first or after RAY_SECONDS (a hang)."""
+    import time
+
+    deadline = time.monotonic() + RAY_SECONDS
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the run ended (exit {process.returncode}) before its worker held: {log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the worker did not hold its second call within {RAY_SECONDS} s")
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_killed_ray_worker_ends_the_run_with_a_sentence_keeping_what_finished_and_the_rerun_computes_the_rest(
+    tmp_path,
+):
+    from core.batch import read_manifest
+
+    data = _labelled_folder(tmp_path / "set", count=3)  # 3 dogs and the broken file: two calls of two images
+    out, hold, log = tmp_path / "out", tmp_path / "held.json", tmp_path / "stderr.txt"
+    explain = ["--model", "demo-resnet", "--method", "gradcam", "--data", str(data)]
+    arguments = ["batch", *explain, "--out", str(out), "--engine", "ray"]
+    with log.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", HELD_RUN, str(hold), *arguments], cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)  # fmt: skip
+        try:
+            _wait_for(lambda: hold.is_file() and any((out / "parts").glob("part-*.parquet")), process, log)
+            held = json.loads(hold.read_text())
+            os.kill(held["pid"], signal.SIGKILL)  # the worker process, in the middle of its second call
+            process.wait(timeout=RAY_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the run did not end within {RAY_SECONDS} s of its worker's death")
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    said = log.read_text()
+    assert process.returncode == 1, said[-3000:]
+    assert said.strip().splitlines()[-1] == (
+        "interrupted: a Ray worker process died before finishing its images (killed, out of memory, or its node was "
+        f"lost); the rows that finished are in {out / 'explanations.parquet'}; run the same command again to compute "
+        "the rest."
+    )
+    assert "Traceback" not in said
+
+    everything = {str(path.absolute()) for path in (data.parent / "pictures").iterdir()}
+    partial = pd.read_parquet(out / "explanations.parquet")
+    assert set(partial["image"]) == everything - set(held["images"]) and len(partial) == 2
+    assert (partial["status"] == "ok").all()
+    assert all((out / row.map).is_file() and (out / row.overlay).is_file() for row in partial.itertuples())
+    manifest = read_manifest(out)
+    assert manifest["interrupted"] is True and manifest["counts"]["computed_now"] == 2
+
+    again = _run_with_time_limit([sys.executable, "-m", "core", *arguments], RAY_SECONDS)
+    assert again.returncode == 0, again.stderr[-3000:]
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert (summary["rows_already_done"], summary["rows_computed"], summary["interrupted"]) == (2, 2, False)
+    assert [run["interrupted"] for run in read_manifest(out)["runs"]] == [True, False]
+
+    clean = tmp_path / "clean"
+    assert _batch(*explain, "--out", str(clean)) == 0  # the same images explained in one go, here
+    expected, final = pd.read_parquet(clean / "explanations.parquet"), pd.read_parquet(out / "explanations.parquet")
+    same = ["image", "sha256", "model_stamp", "method", "params", "target", "map", "overlay", "status", "error"]
+    pd.testing.assert_frame_equal(final[same], expected[same])
+    numbers = ["probability", "x0", "y0", "x1", "y1"]
+    np.testing.assert_allclose(final[numbers].to_numpy(float), expected[numbers].to_numpy(float), atol=1e-3)
+    for path in expected["map"].dropna():
+        truth = np.load(clean / path).astype(np.float32)
+        np.testing.assert_allclose(np.load(out / path).astype(np.float32), truth, atol=2e-3 * np.abs(truth).max())
+
+
 # --- the Batch results page (AppTest) ----------------------------------------------------------------------------
 
 

@@ -4,6 +4,12 @@ the same `explain_chunk` as the local engine; this process writes the rows as th
 Without an address Ray starts on this machine and stops at the end; with one (`auto`, `ray://HOST:PORT`) the run
 goes to that cluster, whose nodes must reach the models, the images and the output folder by the same paths as
 this machine, and have this project importable at the same path (README, "Running on a Ray cluster").
+
+A worker that dies (killed, out of memory, its node lost) ends the run with `WorkerDied`: the rows that finished
+stay, and the same command computes the rest. Ray Data would otherwise restart the worker and retry its call
+without limit, so a call that kills its worker every time (an image that runs it out of memory, a crash inside a
+method) would restart it for ever, reloading every model each time and saying nothing; a rerun costs only the calls
+that were in flight.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,6 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 RAY_BATCH = 2 * CHUNK  # images per actor call (and per part file); the second chunk decodes while the first runs
 # On two CPUs, actors that hold every CPU starve the tasks that feed them and the run hangs: keep this much free.
 SPARE_CPU = 0.5
+# A dead worker is not restarted, so its call is not retried (see above). Ray 2.60 has no named parameter for it.
+NO_RESTARTS = {"max_restarts": 0}
+
+
+class WorkerDied(UserError):
+    """A Ray worker process died before finishing its images; the rows that finished are kept."""
 
 
 class Explainer:
@@ -114,7 +127,8 @@ def run_ray(
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise UserError(f"Ray could not start or reach {address or 'a local cluster'}: {error}") from error
     try:
-        logging.getLogger("ray.data").setLevel(logging.ERROR)  # our progress line replaces Ray Data's
+        # Our progress line replaces Ray Data's, and our sentence its traceback when a worker dies.
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         count, cpus, threads, gpus = _sizes(ray, workers, address is None)
@@ -133,19 +147,27 @@ def run_ray(
         columns = pa.schema([(name, pa.string()) for name in ("path", "name", "true_label", "error", "todo")])
         blocks = [pa.Table.from_pylist(items[i : i + RAY_BATCH], columns) for i in range(0, len(items), RAY_BATCH)]
         dataset = ray.data.from_arrow(blocks)
-        explained = dataset.map_batches(
-            Explainer,
-            fn_constructor_kwargs={"job": job, "threads": threads},
-            batch_size=RAY_BATCH,
-            batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=count),
-            num_cpus=cpus,
-            num_gpus=gpus,
-            runtime_env=runtime_env,
-        )
+        with warnings.catch_warnings():  # ray_remote_args is deprecated, but the only way to say max_restarts
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            explained = dataset.map_batches(
+                Explainer,
+                fn_constructor_kwargs={"job": job, "threads": threads},
+                batch_size=RAY_BATCH,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=count),
+                num_cpus=cpus,
+                num_gpus=gpus,
+                runtime_env=runtime_env,
+                **NO_RESTARTS,
+            )
         # Without prefetching: a prefetched iterator hands over each call's rows only when the next call ends.
-        for block in explained.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
-            emit(block.to_pylist())
+        try:
+            for block in explained.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
+                emit(block.to_pylist())
+        except ray.exceptions.RayActorError as error:
+            raise WorkerDied(
+                "a Ray worker process died before finishing its images (killed, out of memory, or its node was lost)"
+            ) from error
     finally:
         if started_here:
             ray.shutdown()
