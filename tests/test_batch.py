@@ -202,6 +202,114 @@ def test_metrics_come_from_the_trust_packages_hook_one_column_each(tmp_path, bun
     assert good["metric_deletion"].to_numpy() == pytest.approx(means, rel=1e-2)
 
 
+def test_localisation_metrics_of_hand_made_maps_are_known_answers():
+    from core.dataset import PARTS
+    from core.trust import batch_localisation
+    from core.trust.localisation import Truth
+
+    parts = np.zeros((40, 50), np.uint8)
+    parts[10:30, 20:30] = PARTS.index("body")
+    parts[10:20, 20:30] = PARTS.index("head")
+    distractors = np.zeros((40, 50), bool)
+    distractors[0:5, 40:50] = True
+    truth = Truth((20, 10, 30, 30), (40, 50), parts, distractors, PARTS)  # 10 × 20 pixels of 50 × 40: 0.1
+
+    inside = np.zeros((40, 50), np.float32)
+    inside[12:18, 22:28] = 1.0  # on the head, inside the box
+    found = batch_localisation(inside, truth)
+    assert (found["pointing_hit"], found["energy_in_box"], found["energy_in_box_uniform"]) == (1.0, 1.0, 0.1)
+    assert found["part_head"] == 1.0 and found["part_body"] == found["part_background"] == 0.0
+    assert 0 < found["box_iou"] <= 36 / 200  # the fitted box lies within the 6 × 6 square, inside the true box
+    # A random pixel hits when it is within 3 pixels (15 at 224 pixels) of the box: more than the box, less than the
+    # 16 × 26 rectangle around it.
+    assert 0.1 < found["pointing_hit_uniform"] < 16 * 26 / 2000
+
+    outside = np.zeros((40, 50), np.float32)
+    outside[0:5, 40:50] = 1.0  # on the distractor in the corner, 10 pixels right of the box
+    found = batch_localisation(outside, truth)
+    assert (found["pointing_hit"], found["energy_in_box"], found["part_distractors"]) == (0.0, 0.0, 1.0)
+
+    uniform = batch_localisation(np.ones((20, 25), np.float32), truth)  # on a coarser grid, resized to the image
+    assert uniform["energy_in_box"] == pytest.approx(uniform["energy_in_box_uniform"]) and uniform["pointing_hit"] == 0
+    assert uniform["part_head"] == pytest.approx(0.05) and uniform["part_distractors"] == pytest.approx(0.025)
+
+    assert batch_localisation(inside, None) == {}
+    boxed = batch_localisation(inside, Truth((20, 10, 30, 30), (40, 50)))
+    assert boxed["energy_in_box"] == 1.0 and not any(name.startswith("part_") for name in boxed)
+
+
+def test_metrics_on_a_generated_set_give_each_row_its_localisation_against_the_sets_truth(tmp_path, bundled_models):
+    from core.dataset import PARTS
+    from core.explain import explain
+    from core.trust.localisation import box_area_fraction, localisation, read_truths
+
+    dataset.main(["--out", str(tmp_path / "set"), "--count", "3", "--seed", "8", "--size", "192"])
+    code = _batch("--model", "demo-resnet", "--method", "gradcam", "--data", str(tmp_path / "set"),
+                  "--out", str(tmp_path / "o"), "--metrics")  # fmt: skip
+    assert code == 0
+    rows = pd.read_parquet(tmp_path / "o" / "explanations.parquet")
+    assert len(rows) == 3 and (rows["status"] == "ok").all()
+    parts = {f"metric_part_{name}" for name in (*PARTS[1:-1], "distractors", "background")}  # no cue on these
+    assert parts <= set(rows.columns) and "metric_part_cue" not in rows.columns
+    truths = read_truths(tmp_path / "set" / "annotations.json")  # as `explain --truth` reads them, masks and all
+    model = bundled_models["demo-resnet"]
+    on_distractors = 0.0
+    for row in rows.itertuples():
+        truth = truths[Path(row.image).name].on(row.height, row.width)
+        pixels = model.spec.resize([np.asarray(Image.open(row.image).convert("RGB"))])
+        expected = localisation(explain(model, pixels, np.array([row.target]), "gradcam")[0], truth)
+        assert row.metric_pointing_hit == expected.pointing_hit
+        assert row.metric_energy_in_box == pytest.approx(expected.energy_in_box, abs=1e-4)
+        assert row.metric_energy_in_box_uniform == pytest.approx(box_area_fraction(truth.box, row.height, row.width))
+        assert row.metric_box_iou == pytest.approx(expected.box_iou, abs=1e-3)
+        shares = {name: getattr(row, f"metric_part_{name}") for name in expected.parts}
+        assert shares == pytest.approx(expected.parts, abs=1e-4) and sum(shares.values()) == pytest.approx(1)
+        on_distractors += shares["distractors"]
+        assert row.metric_deletion_auc >= 0  # the faithfulness columns are still there
+    assert on_distractors > 0  # the distractor masks were read: without them this share is 0
+
+
+def test_a_csv_with_boxes_gives_box_metrics_without_parts_and_a_box_outside_the_image_is_the_rows_sentence(
+    tmp_path, bundled_models, monkeypatch
+):
+    from core.trust.localisation import energy_in_box
+
+    monkeypatch.setattr("core.trust.batch_metrics", lambda model, pixels, targets, maps, method: [{}] * len(maps))
+    (tmp_path / "set").mkdir()
+    lines = ["file,label,x0,y0,x1,y1"]
+    for index, box in enumerate(["40,30,120,110", ",,,", "500,500,600,600"]):
+        dog = dataset.generate(71, index)
+        (tmp_path / "set" / f"{index}.png").write_bytes(encode_png(dog.pixels))
+        lines.append(f"{index}.png,{dataset.LABELS[dog.label]},{box}")
+    (tmp_path / "set" / "labels.csv").write_text("\n".join(lines) + "\n")
+    code = _batch("--model", "demo-resnet", "--method", "gradcam", "--data", str(tmp_path / "set" / "labels.csv"),
+                  "--out", str(tmp_path / "o"), "--metrics")  # fmt: skip
+    assert code == 0
+    rows = pd.read_parquet(tmp_path / "o" / "explanations.parquet").set_index("name")
+    assert not any(column.startswith("metric_part_") for column in rows.columns)
+    boxed = rows.loc["0.png"]
+    assert boxed["status"] == "ok" and boxed["metric_energy_in_box_uniform"] == pytest.approx(80 * 80 / 160**2)
+    raw = np.load(tmp_path / "o" / boxed["map"]).astype(np.float32)
+    assert boxed["metric_energy_in_box"] == pytest.approx(energy_in_box(raw, (40, 30, 120, 110)), abs=1e-3)
+    assert rows.loc["1.png", "status"] == "ok" and np.isnan(rows.loc["1.png", "metric_energy_in_box"])
+    outside = rows.loc["2.png"]
+    assert outside["status"] == "error" and outside["error"] == (
+        "The box [500.0, 500.0, 600.0, 600.0] is not a box inside a 160×160 image; give [x0, y0, x1, y1] with "
+        "x0 < x1 and y0 < y1, in the image's pixels."
+    )
+
+
+def test_an_images_truth_reaches_a_ray_worker_as_it_left():
+    from core.batch import BatchImage
+    from core.batch.ray_engine import ITEM_COLUMNS, as_image, as_item
+
+    image = BatchImage("/set/a.png", "a.png", "dachshund", None, (1.5, 2.0, 30.0, 40.0), "/set/p.png", "/set/d.png")
+    item = as_item(image, [(0, "gradcam")])
+    assert tuple(item) == ITEM_COLUMNS and all(value is None or isinstance(value, str) for value in item.values())
+    assert as_image(item) == image
+    assert as_image(as_item(BatchImage("/b.png", "b.png"), [])) == BatchImage("/b.png", "b.png")
+
+
 @pytest.mark.parametrize(
     ("data", "sentence"),
     [

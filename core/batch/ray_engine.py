@@ -61,7 +61,7 @@ class Explainer:
         from core.evaluation.scoring import decoded_ahead
 
         items = batch.to_pylist()
-        images = [BatchImage(i["path"], i["name"], i["true_label"], i["error"]) for i in items]
+        images = [as_image(item) for item in items]
         todo = [[tuple(pair) for pair in json.loads(i["todo"])] for i in items]
         rows = []
         for part, decoded in decoded_ahead(
@@ -70,6 +70,30 @@ class Explainer:
             chunk = [images[i] for i in part]
             rows += explain_chunk(self.models, self.job, chunk, [todo[i] for i in part], decoded, self.trust)
         return as_arrow(rows)
+
+
+ITEM_COLUMNS = ("path", "name", "true_label", "error", "box", "parts", "distractors", "todo")
+
+
+def as_item(image: BatchImage, pairs) -> dict:
+    """An image and its (model index, method) pairs as a row of strings, as Ray Data hands it to a worker."""
+    return {
+        "path": image.path,
+        "name": image.name,
+        "true_label": image.true_label,
+        "error": image.error,
+        "box": None if image.box is None else json.dumps(list(image.box)),
+        "parts": image.parts,
+        "distractors": image.distractors,
+        "todo": json.dumps(pairs),
+    }
+
+
+def as_image(item: dict) -> BatchImage:
+    """The image of a row made by `as_item`."""
+    box = None if item["box"] is None else tuple(float(v) for v in json.loads(item["box"]))
+    fields = ("path", "name", "true_label", "error", "parts", "distractors")
+    return BatchImage(**{name: item[name] for name in fields}, box=box)
 
 
 def _sizes(ray, workers: int | None, local: bool) -> tuple[int, float, int, int]:
@@ -132,19 +156,10 @@ def run_ray(
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         count, cpus, threads, gpus = _sizes(ray, workers, address is None)
-        items = [
-            {
-                "path": image.path,
-                "name": image.name,
-                "true_label": image.true_label,
-                "error": image.error,
-                "todo": json.dumps(pairs),
-            }
-            for image, pairs in zip(images, todo, strict=True)
-        ]
+        items = [as_item(image, pairs) for image, pairs in zip(images, todo, strict=True)]
         # One block per actor call, so each call's rows come back (and are written) as soon as it ends; blocks of
         # several calls came back only when the whole block was done.
-        columns = pa.schema([(name, pa.string()) for name in ("path", "name", "true_label", "error", "todo")])
+        columns = pa.schema([(name, pa.string()) for name in ITEM_COLUMNS])
         blocks = [pa.Table.from_pylist(items[i : i + RAY_BATCH], columns) for i in range(0, len(items), RAY_BATCH)]
         dataset = ray.data.from_arrow(blocks)
         with warnings.catch_warnings():  # ray_remote_args is deprecated, but the only way to say max_restarts
