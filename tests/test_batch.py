@@ -553,6 +553,60 @@ def test_the_batch_page_opens_a_zipped_folder_and_refuses_a_zip_that_leaves_its_
     ]
 
 
+def _rows_heading(app) -> str:
+    return next(h.value for h in app.subheader if h.value.startswith("Rows · "))
+
+
+def test_the_batch_page_shows_the_error_sentence_of_a_chosen_error_row(local_run):
+    _, out = local_run
+    app = _batch_page()
+    app.text_input(key="batch_folder").input(str(out)).run()
+    app.multiselect(key="batch_status").set_value(["error"]).run()
+    assert not app.exception, app.exception
+    assert _rows_heading(app) == "Rows · 4 of 24"
+    shown = app.dataframe[1].value
+    assert set(shown["status"]) == {"error"} and set(shown["name"]) == {"pictures/broken.png"}
+    assert not app.error  # nothing chosen yet
+    app.session_state["batch_table"] = {"selection": {"rows": [2], "columns": []}}
+    app.run()
+    assert not app.exception, app.exception
+    chosen = shown.iloc[2]
+    assert f"**pictures/broken.png** · {chosen['model']} · {chosen['method']} · " in app.markdown[-1].value
+    assert [e.value for e in app.error] == [
+        "broken.png is not an image this app can open; upload a PNG, JPEG, GIF, BMP, TIFF or WebP file."
+    ]
+    assert not app.main.get("image")  # an error row has no pictures
+
+
+def test_a_metric_range_on_the_batch_page_narrows_the_rows(local_run, tmp_path):
+    import shutil
+
+    _, source = local_run
+    out = tmp_path / "results"
+    shutil.copytree(source, out)
+    rows = pd.read_parquet(out / "explanations.parquet")
+    good = rows["status"] == "ok"
+    # The 20 ok rows score 0, 0.05, …, 0.95 and the 4 error rows nothing: a range from 0.5 keeps 10 rows.
+    rows["metric_deletion_auc"] = np.nan
+    rows.loc[good, "metric_deletion_auc"] = np.arange(good.sum()) / 20
+    rows.to_parquet(out / "explanations.parquet", index=False)
+    app = _batch_page()
+    app.text_input(key="batch_folder").input(str(out)).run()
+    assert not app.exception, app.exception
+    slider = app.slider(key="batch_range_metric_deletion_auc")
+    assert slider.label == "deletion_auc" and tuple(slider.value) == (0.0, 0.95)
+    assert _rows_heading(app) == "Rows · 24 of 24"
+    slider.set_value((0.5, 0.95)).run()
+    assert not app.exception, app.exception
+    assert _rows_heading(app) == "Rows · 10 of 24"
+    shown = app.dataframe[1].value
+    assert len(shown) == 10 and shown["metric_deletion_auc"].min() == 0.5 and set(shown["status"]) == {"ok"}
+    summary = app.dataframe[0].value
+    assert summary["images"].sum() == 10 and summary["mean deletion_auc"].min() >= 0.5
+    app.slider(key="batch_range_metric_deletion_auc").set_value((0.0, 0.95)).run()  # the whole span again
+    assert _rows_heading(app) == "Rows · 24 of 24" and len(app.dataframe[1].value) == 24  # error rows included
+
+
 def test_metrics_from_the_real_trust_package_are_each_maps_deletion_and_insertion_beside_its_references(
     tmp_path, bundled_models
 ):
