@@ -502,6 +502,7 @@ def command_batch(args: argparse.Namespace) -> None:
     import time
 
     from core.batch import Job, find_images, run_batch
+    from core.batch.ray_engine import WorkerDied
     from core.evaluation.scoring import model_stamp
     from core.explain import method_named
 
@@ -541,6 +542,13 @@ def command_batch(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
         raise SystemExit(130) from None
+    except WorkerDied as error:
+        print(
+            f"interrupted: {error}; the rows that finished are in {args.out / 'explanations.parquet'}; run the same "
+            "command again to compute the rest.",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
     print(json.dumps(summary.as_json()), flush=True)
 
 

@@ -202,6 +202,114 @@ def test_metrics_come_from_the_trust_packages_hook_one_column_each(tmp_path, bun
     assert good["metric_deletion"].to_numpy() == pytest.approx(means, rel=1e-2)
 
 
+def test_localisation_metrics_of_hand_made_maps_are_known_answers():
+    from core.dataset import PARTS
+    from core.trust import batch_localisation
+    from core.trust.localisation import Truth
+
+    parts = np.zeros((40, 50), np.uint8)
+    parts[10:30, 20:30] = PARTS.index("body")
+    parts[10:20, 20:30] = PARTS.index("head")
+    distractors = np.zeros((40, 50), bool)
+    distractors[0:5, 40:50] = True
+    truth = Truth((20, 10, 30, 30), (40, 50), parts, distractors, PARTS)  # 10 × 20 pixels of 50 × 40: 0.1
+
+    inside = np.zeros((40, 50), np.float32)
+    inside[12:18, 22:28] = 1.0  # on the head, inside the box
+    found = batch_localisation(inside, truth)
+    assert (found["pointing_hit"], found["energy_in_box"], found["energy_in_box_uniform"]) == (1.0, 1.0, 0.1)
+    assert found["part_head"] == 1.0 and found["part_body"] == found["part_background"] == 0.0
+    assert 0 < found["box_iou"] <= 36 / 200  # the fitted box lies within the 6 × 6 square, inside the true box
+    # A random pixel hits when it is within 3 pixels (15 at 224 pixels) of the box: more than the box, less than the
+    # 16 × 26 rectangle around it.
+    assert 0.1 < found["pointing_hit_uniform"] < 16 * 26 / 2000
+
+    outside = np.zeros((40, 50), np.float32)
+    outside[0:5, 40:50] = 1.0  # on the distractor in the corner, 10 pixels right of the box
+    found = batch_localisation(outside, truth)
+    assert (found["pointing_hit"], found["energy_in_box"], found["part_distractors"]) == (0.0, 0.0, 1.0)
+
+    uniform = batch_localisation(np.ones((20, 25), np.float32), truth)  # on a coarser grid, resized to the image
+    assert uniform["energy_in_box"] == pytest.approx(uniform["energy_in_box_uniform"]) and uniform["pointing_hit"] == 0
+    assert uniform["part_head"] == pytest.approx(0.05) and uniform["part_distractors"] == pytest.approx(0.025)
+
+    assert batch_localisation(inside, None) == {}
+    boxed = batch_localisation(inside, Truth((20, 10, 30, 30), (40, 50)))
+    assert boxed["energy_in_box"] == 1.0 and not any(name.startswith("part_") for name in boxed)
+
+
+def test_metrics_on_a_generated_set_give_each_row_its_localisation_against_the_sets_truth(tmp_path, bundled_models):
+    from core.dataset import PARTS
+    from core.explain import explain
+    from core.trust.localisation import box_area_fraction, localisation, read_truths
+
+    dataset.main(["--out", str(tmp_path / "set"), "--count", "3", "--seed", "8", "--size", "192"])
+    code = _batch("--model", "demo-resnet", "--method", "gradcam", "--data", str(tmp_path / "set"),
+                  "--out", str(tmp_path / "o"), "--metrics")  # fmt: skip
+    assert code == 0
+    rows = pd.read_parquet(tmp_path / "o" / "explanations.parquet")
+    assert len(rows) == 3 and (rows["status"] == "ok").all()
+    parts = {f"metric_part_{name}" for name in (*PARTS[1:-1], "distractors", "background")}  # no cue on these
+    assert parts <= set(rows.columns) and "metric_part_cue" not in rows.columns
+    truths = read_truths(tmp_path / "set" / "annotations.json")  # as `explain --truth` reads them, masks and all
+    model = bundled_models["demo-resnet"]
+    on_distractors = 0.0
+    for row in rows.itertuples():
+        truth = truths[Path(row.image).name].on(row.height, row.width)
+        pixels = model.spec.resize([np.asarray(Image.open(row.image).convert("RGB"))])
+        expected = localisation(explain(model, pixels, np.array([row.target]), "gradcam")[0], truth)
+        assert row.metric_pointing_hit == expected.pointing_hit
+        assert row.metric_energy_in_box == pytest.approx(expected.energy_in_box, abs=1e-4)
+        assert row.metric_energy_in_box_uniform == pytest.approx(box_area_fraction(truth.box, row.height, row.width))
+        assert row.metric_box_iou == pytest.approx(expected.box_iou, abs=1e-3)
+        shares = {name: getattr(row, f"metric_part_{name}") for name in expected.parts}
+        assert shares == pytest.approx(expected.parts, abs=1e-4) and sum(shares.values()) == pytest.approx(1)
+        on_distractors += shares["distractors"]
+        assert row.metric_deletion_auc >= 0  # the faithfulness columns are still there
+    assert on_distractors > 0  # the distractor masks were read: without them this share is 0
+
+
+def test_a_csv_with_boxes_gives_box_metrics_without_parts_and_a_box_outside_the_image_is_the_rows_sentence(
+    tmp_path, bundled_models, monkeypatch
+):
+    from core.trust.localisation import energy_in_box
+
+    monkeypatch.setattr("core.trust.batch_metrics", lambda model, pixels, targets, maps, method: [{}] * len(maps))
+    (tmp_path / "set").mkdir()
+    lines = ["file,label,x0,y0,x1,y1"]
+    for index, box in enumerate(["40,30,120,110", ",,,", "500,500,600,600"]):
+        dog = dataset.generate(71, index)
+        (tmp_path / "set" / f"{index}.png").write_bytes(encode_png(dog.pixels))
+        lines.append(f"{index}.png,{dataset.LABELS[dog.label]},{box}")
+    (tmp_path / "set" / "labels.csv").write_text("\n".join(lines) + "\n")
+    code = _batch("--model", "demo-resnet", "--method", "gradcam", "--data", str(tmp_path / "set" / "labels.csv"),
+                  "--out", str(tmp_path / "o"), "--metrics")  # fmt: skip
+    assert code == 0
+    rows = pd.read_parquet(tmp_path / "o" / "explanations.parquet").set_index("name")
+    assert not any(column.startswith("metric_part_") for column in rows.columns)
+    boxed = rows.loc["0.png"]
+    assert boxed["status"] == "ok" and boxed["metric_energy_in_box_uniform"] == pytest.approx(80 * 80 / 160**2)
+    raw = np.load(tmp_path / "o" / boxed["map"]).astype(np.float32)
+    assert boxed["metric_energy_in_box"] == pytest.approx(energy_in_box(raw, (40, 30, 120, 110)), abs=1e-3)
+    assert rows.loc["1.png", "status"] == "ok" and np.isnan(rows.loc["1.png", "metric_energy_in_box"])
+    outside = rows.loc["2.png"]
+    assert outside["status"] == "error" and outside["error"] == (
+        "The box [500.0, 500.0, 600.0, 600.0] is not a box inside a 160×160 image; give [x0, y0, x1, y1] with "
+        "x0 < x1 and y0 < y1, in the image's pixels."
+    )
+
+
+def test_an_images_truth_reaches_a_ray_worker_as_it_left():
+    from core.batch import BatchImage
+    from core.batch.ray_engine import ITEM_COLUMNS, as_image, as_item
+
+    image = BatchImage("/set/a.png", "a.png", "dachshund", None, (1.5, 2.0, 30.0, 40.0), "/set/p.png", "/set/d.png")
+    item = as_item(image, [(0, "gradcam")])
+    assert tuple(item) == ITEM_COLUMNS and all(value is None or isinstance(value, str) for value in item.values())
+    assert as_image(item) == image
+    assert as_image(as_item(BatchImage("/b.png", "b.png"), [])) == BatchImage("/b.png", "b.png")
+
+
 @pytest.mark.parametrize(
     ("data", "sentence"),
     [
@@ -273,6 +381,111 @@ def test_the_ray_engine_gives_the_same_rows_and_maps_as_the_local_engine(local_r
         np.testing.assert_allclose(np.load(out / path).astype(np.float32), expected, atol=2e-3 * np.abs(expected).max())
 
 
+# The Ray engine as the command runs it, but each Ray call takes two images, and the worker's second call writes
+# its process id and images to the file named first, then waits until the test kills it. The subclass is defined in
+# __main__, so Ray sends it to the worker by value; it holds only where no earlier worker held, so a worker that Ray
+# restarted would carry on instead of waiting.
+HELD_RUN = """
+import json, os, sys, time
+from pathlib import Path
+from core.batch import ray_engine
+from core.__main__ import main
+
+HOLD = Path(sys.argv[1])
+
+
+class Held(ray_engine.Explainer):
+    calls = 0
+
+    def __call__(self, batch):
+        self.calls += 1
+        if self.calls == 2 and not HOLD.exists():
+            scratch = HOLD.with_suffix(".tmp")
+            scratch.write_text(json.dumps({"pid": os.getpid(), "images": batch.column("path").to_pylist()}))
+            scratch.rename(HOLD)
+            while True:
+                time.sleep(1)
+        return super().__call__(batch)
+
+
+ray_engine.Explainer = Held
+ray_engine.RAY_BATCH = 2
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _wait_for(condition, process: subprocess.Popen, log: Path) -> None:
+    """Polls until `condition()` holds; fails if the process ends first or after RAY_SECONDS (a hang)."""
+    import time
+
+    deadline = time.monotonic() + RAY_SECONDS
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the run ended (exit {process.returncode}) before its worker held: {log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the worker did not hold its second call within {RAY_SECONDS} s")
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_killed_ray_worker_ends_the_run_with_a_sentence_keeping_what_finished_and_the_rerun_computes_the_rest(
+    tmp_path,
+):
+    from core.batch import read_manifest
+
+    data = _labelled_folder(tmp_path / "set", count=3)  # 3 dogs and the broken file: two calls of two images
+    out, hold, log = tmp_path / "out", tmp_path / "held.json", tmp_path / "stderr.txt"
+    explain = ["--model", "demo-resnet", "--method", "gradcam", "--data", str(data)]
+    arguments = ["batch", *explain, "--out", str(out), "--engine", "ray"]
+    with log.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", HELD_RUN, str(hold), *arguments], cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)  # fmt: skip
+        try:
+            _wait_for(lambda: hold.is_file() and any((out / "parts").glob("part-*.parquet")), process, log)
+            held = json.loads(hold.read_text())
+            os.kill(held["pid"], signal.SIGKILL)  # the worker process, in the middle of its second call
+            process.wait(timeout=RAY_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the run did not end within {RAY_SECONDS} s of its worker's death")
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    said = log.read_text()
+    assert process.returncode == 1, said[-3000:]
+    assert said.strip().splitlines()[-1] == (
+        "interrupted: a Ray worker process died before finishing its images (killed, out of memory, or its node was "
+        f"lost); the rows that finished are in {out / 'explanations.parquet'}; run the same command again to compute "
+        "the rest."
+    )
+    assert "Traceback" not in said
+
+    everything = {str(path.absolute()) for path in (data.parent / "pictures").iterdir()}
+    partial = pd.read_parquet(out / "explanations.parquet")
+    assert set(partial["image"]) == everything - set(held["images"]) and len(partial) == 2
+    assert (partial["status"] == "ok").all()
+    assert all((out / row.map).is_file() and (out / row.overlay).is_file() for row in partial.itertuples())
+    manifest = read_manifest(out)
+    assert manifest["interrupted"] is True and manifest["counts"]["computed_now"] == 2
+
+    again = _run_with_time_limit([sys.executable, "-m", "core", *arguments], RAY_SECONDS)
+    assert again.returncode == 0, again.stderr[-3000:]
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert (summary["rows_already_done"], summary["rows_computed"], summary["interrupted"]) == (2, 2, False)
+    assert [run["interrupted"] for run in read_manifest(out)["runs"]] == [True, False]
+
+    clean = tmp_path / "clean"
+    assert _batch(*explain, "--out", str(clean)) == 0  # the same images explained in one go, here
+    expected, final = pd.read_parquet(clean / "explanations.parquet"), pd.read_parquet(out / "explanations.parquet")
+    same = ["image", "sha256", "model_stamp", "method", "params", "target", "map", "overlay", "status", "error"]
+    pd.testing.assert_frame_equal(final[same], expected[same])
+    numbers = ["probability", "x0", "y0", "x1", "y1"]
+    np.testing.assert_allclose(final[numbers].to_numpy(float), expected[numbers].to_numpy(float), atol=1e-3)
+    for path in expected["map"].dropna():
+        truth = np.load(clean / path).astype(np.float32)
+        np.testing.assert_allclose(np.load(out / path).astype(np.float32), truth, atol=2e-3 * np.abs(truth).max())
+
+
 # --- the Batch results page (AppTest) ----------------------------------------------------------------------------
 
 
@@ -338,6 +551,60 @@ def test_the_batch_page_opens_a_zipped_folder_and_refuses_a_zip_that_leaves_its_
     assert [e.value for e in app.error] == [
         "The zip has a file that would land outside its folder (../outside.parquet); it was not opened."
     ]
+
+
+def _rows_heading(app) -> str:
+    return next(h.value for h in app.subheader if h.value.startswith("Rows · "))
+
+
+def test_the_batch_page_shows_the_error_sentence_of_a_chosen_error_row(local_run):
+    _, out = local_run
+    app = _batch_page()
+    app.text_input(key="batch_folder").input(str(out)).run()
+    app.multiselect(key="batch_status").set_value(["error"]).run()
+    assert not app.exception, app.exception
+    assert _rows_heading(app) == "Rows · 4 of 24"
+    shown = app.dataframe[1].value
+    assert set(shown["status"]) == {"error"} and set(shown["name"]) == {"pictures/broken.png"}
+    assert not app.error  # nothing chosen yet
+    app.session_state["batch_table"] = {"selection": {"rows": [2], "columns": []}}
+    app.run()
+    assert not app.exception, app.exception
+    chosen = shown.iloc[2]
+    assert f"**pictures/broken.png** · {chosen['model']} · {chosen['method']} · " in app.markdown[-1].value
+    assert [e.value for e in app.error] == [
+        "broken.png is not an image this app can open; upload a PNG, JPEG, GIF, BMP, TIFF or WebP file."
+    ]
+    assert not app.main.get("image")  # an error row has no pictures
+
+
+def test_a_metric_range_on_the_batch_page_narrows_the_rows(local_run, tmp_path):
+    import shutil
+
+    _, source = local_run
+    out = tmp_path / "results"
+    shutil.copytree(source, out)
+    rows = pd.read_parquet(out / "explanations.parquet")
+    good = rows["status"] == "ok"
+    # The 20 ok rows score 0, 0.05, …, 0.95 and the 4 error rows nothing: a range from 0.5 keeps 10 rows.
+    rows["metric_deletion_auc"] = np.nan
+    rows.loc[good, "metric_deletion_auc"] = np.arange(good.sum()) / 20
+    rows.to_parquet(out / "explanations.parquet", index=False)
+    app = _batch_page()
+    app.text_input(key="batch_folder").input(str(out)).run()
+    assert not app.exception, app.exception
+    slider = app.slider(key="batch_range_metric_deletion_auc")
+    assert slider.label == "deletion_auc" and tuple(slider.value) == (0.0, 0.95)
+    assert _rows_heading(app) == "Rows · 24 of 24"
+    slider.set_value((0.5, 0.95)).run()
+    assert not app.exception, app.exception
+    assert _rows_heading(app) == "Rows · 10 of 24"
+    shown = app.dataframe[1].value
+    assert len(shown) == 10 and shown["metric_deletion_auc"].min() == 0.5 and set(shown["status"]) == {"ok"}
+    summary = app.dataframe[0].value
+    assert summary["images"].sum() == 10 and summary["mean deletion_auc"].min() >= 0.5
+    app.slider(key="batch_range_metric_deletion_auc").set_value((0.0, 0.95)).run()  # the whole span again
+    assert _rows_heading(app) == "Rows · 24 of 24" and len(app.dataframe[1].value) == 24  # error rows included
 
 
 def test_metrics_from_the_real_trust_package_are_each_maps_deletion_and_insertion_beside_its_references(

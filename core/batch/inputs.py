@@ -15,12 +15,17 @@ GLOB_CHARACTERS = "*?["
 @dataclass(frozen=True)
 class BatchImage:
     """One image to explain: its absolute path (the row's key), the name shown, its true label where the set
-    says it, and, for an entry the set names but that cannot be read at all, why."""
+    says it, for an entry the set names but that cannot be read at all, why, and where the set knows where the
+    object is, its box [x0, y0, x1, y1) in the image's pixels and a generated set's part and distractor masks
+    (the localisation metrics' truth, core.trust.summary.labelled_truth)."""
 
     path: str
     name: str
     true_label: str | None = None
     error: str | None = None
+    box: tuple[float, float, float, float] | None = None
+    parts: str | None = None
+    distractors: str | None = None
 
 
 def find_images(data: str | Path) -> list[BatchImage]:
@@ -64,10 +69,20 @@ def _globbed(pattern: str) -> list[BatchImage]:
 
 
 def _from_set(path: Path) -> list[BatchImage]:
-    """A CSV or annotations.json read as the evaluation reads it; the entries it names but cannot use become
-    images with their reason, so they are rows with an error rather than lost."""
+    """A CSV or annotations.json read as the evaluation reads it, with the boxes and masks it gives; the entries it
+    names but cannot use become images with their reason, so they are rows with an error rather than lost."""
     labelled = read_set(path)
-    images = [BatchImage(str(i.path.absolute()), i.name, i.label) for i in labelled.images]
+    images = [
+        BatchImage(
+            str(i.path.absolute()),
+            i.name,
+            i.label,
+            box=None if i.box is None else tuple(float(v) for v in i.box),
+            parts=None if i.parts is None else str(i.parts),
+            distractors=None if i.distractors is None else str(i.distractors),
+        )
+        for i in labelled.images
+    ]
     root = labelled.root.absolute()
     images += [BatchImage(str(root / name), name, None, reason) for name, reason in labelled.unreadable]
     return images

@@ -150,7 +150,8 @@ def explain_chunk(
             params = job.params[method_name]
             started = time.perf_counter()
             maps, errors = _maps(model, pixels[chosen], targets[chosen], method_name, params)
-            metrics = _metrics(trust, model, pixels[chosen], targets[chosen], maps, method_name, errors)
+            sources = [(images[readable[r]], decoded[readable[r]]) for r in chosen]
+            metrics = _metrics(trust, model, pixels[chosen], targets[chosen], maps, method_name, errors, sources)
             seconds = score_seconds + (time.perf_counter() - started) / len(chosen)
             for k, r in enumerate(chosen):
                 i = readable[r]
@@ -194,16 +195,30 @@ def _maps(model, pixels: np.ndarray, targets: np.ndarray, method: str, params: d
     return maps, errors
 
 
-def _metrics(trust, model, pixels, targets, maps, method: str, errors: list) -> list[dict]:
-    """Each image's trust metrics as `metric_NAME` columns; when they fail, the sentence as the row's error."""
+def _metrics(trust, model, pixels, targets, maps, method: str, errors: list, sources: list) -> list[dict]:
+    """Each image's trust metrics as `metric_NAME` columns: the hook's, and the localisation numbers where the
+    image's set says where the object is (`sources`: each image with its Decoded); when they fail, the sentence as
+    the row's error."""
+    from core.batch.trust import localisation_metrics, truth_of
+
     if trust is None:
         return [{} for _ in range(len(pixels))]
     try:
         found = trust(model, pixels, targets, maps, method)
-        return [{f"{METRIC_PREFIX}{name}": float(value) for name, value in values.items()} for values in found]
+        rows = [{f"{METRIC_PREFIX}{name}": float(value) for name, value in values.items()} for values in found]
     except Exception as error:  # noqa: BLE001 - the rows say the metrics failed
         sentence = _sentence(error, f"The trust metrics of {method} with {model.name}")
         return [{"error": sentence} for _ in range(len(pixels))]
+    for row, raw, error, (image, decoded) in zip(rows, maps, errors, sources, strict=True):
+        if error is not None or image.box is None:
+            continue
+        try:
+            values = localisation_metrics(raw, truth_of(image, decoded.height, decoded.width))
+        except Exception as failure:  # noqa: BLE001 - this row says its localisation failed
+            row["error"] = _sentence(failure, f"The localisation metrics of {method} with {model.name}")
+            continue
+        row.update({f"{METRIC_PREFIX}{name}": float(value) for name, value in values.items()})
+    return rows
 
 
 def _write_files(job: Job, image: BatchImage, decoded: Decoded, spec: ModelSpec, method, row: dict, raw) -> dict:

@@ -4,6 +4,12 @@ the same `explain_chunk` as the local engine; this process writes the rows as th
 Without an address Ray starts on this machine and stops at the end; with one (`auto`, `ray://HOST:PORT`) the run
 goes to that cluster, whose nodes must reach the models, the images and the output folder by the same paths as
 this machine, and have this project importable at the same path (README, "Running on a Ray cluster").
+
+A worker that dies (killed, out of memory, its node lost) ends the run with `WorkerDied`: the rows that finished
+stay, and the same command computes the rest. Ray Data would otherwise restart the worker and retry its call
+without limit, so a call that kills its worker every time (an image that runs it out of memory, a crash inside a
+method) would restart it for ever, reloading every model each time and saying nothing; a rerun costs only the calls
+that were in flight.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,6 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 RAY_BATCH = 2 * CHUNK  # images per actor call (and per part file); the second chunk decodes while the first runs
 # On two CPUs, actors that hold every CPU starve the tasks that feed them and the run hangs: keep this much free.
 SPARE_CPU = 0.5
+# A dead worker is not restarted, so its call is not retried (see above). Ray 2.60 has no named parameter for it.
+NO_RESTARTS = {"max_restarts": 0}
+
+
+class WorkerDied(UserError):
+    """A Ray worker process died before finishing its images; the rows that finished are kept."""
 
 
 class Explainer:
@@ -48,7 +61,7 @@ class Explainer:
         from core.evaluation.scoring import decoded_ahead
 
         items = batch.to_pylist()
-        images = [BatchImage(i["path"], i["name"], i["true_label"], i["error"]) for i in items]
+        images = [as_image(item) for item in items]
         todo = [[tuple(pair) for pair in json.loads(i["todo"])] for i in items]
         rows = []
         for part, decoded in decoded_ahead(
@@ -57,6 +70,30 @@ class Explainer:
             chunk = [images[i] for i in part]
             rows += explain_chunk(self.models, self.job, chunk, [todo[i] for i in part], decoded, self.trust)
         return as_arrow(rows)
+
+
+ITEM_COLUMNS = ("path", "name", "true_label", "error", "box", "parts", "distractors", "todo")
+
+
+def as_item(image: BatchImage, pairs) -> dict:
+    """An image and its (model index, method) pairs as a row of strings, as Ray Data hands it to a worker."""
+    return {
+        "path": image.path,
+        "name": image.name,
+        "true_label": image.true_label,
+        "error": image.error,
+        "box": None if image.box is None else json.dumps(list(image.box)),
+        "parts": image.parts,
+        "distractors": image.distractors,
+        "todo": json.dumps(pairs),
+    }
+
+
+def as_image(item: dict) -> BatchImage:
+    """The image of a row made by `as_item`."""
+    box = None if item["box"] is None else tuple(float(v) for v in json.loads(item["box"]))
+    fields = ("path", "name", "true_label", "error", "parts", "distractors")
+    return BatchImage(**{name: item[name] for name in fields}, box=box)
 
 
 def _sizes(ray, workers: int | None, local: bool) -> tuple[int, float, int, int]:
@@ -114,38 +151,38 @@ def run_ray(
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise UserError(f"Ray could not start or reach {address or 'a local cluster'}: {error}") from error
     try:
-        logging.getLogger("ray.data").setLevel(logging.ERROR)  # our progress line replaces Ray Data's
+        # Our progress line replaces Ray Data's, and our sentence its traceback when a worker dies.
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         count, cpus, threads, gpus = _sizes(ray, workers, address is None)
-        items = [
-            {
-                "path": image.path,
-                "name": image.name,
-                "true_label": image.true_label,
-                "error": image.error,
-                "todo": json.dumps(pairs),
-            }
-            for image, pairs in zip(images, todo, strict=True)
-        ]
+        items = [as_item(image, pairs) for image, pairs in zip(images, todo, strict=True)]
         # One block per actor call, so each call's rows come back (and are written) as soon as it ends; blocks of
         # several calls came back only when the whole block was done.
-        columns = pa.schema([(name, pa.string()) for name in ("path", "name", "true_label", "error", "todo")])
+        columns = pa.schema([(name, pa.string()) for name in ITEM_COLUMNS])
         blocks = [pa.Table.from_pylist(items[i : i + RAY_BATCH], columns) for i in range(0, len(items), RAY_BATCH)]
         dataset = ray.data.from_arrow(blocks)
-        explained = dataset.map_batches(
-            Explainer,
-            fn_constructor_kwargs={"job": job, "threads": threads},
-            batch_size=RAY_BATCH,
-            batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=count),
-            num_cpus=cpus,
-            num_gpus=gpus,
-            runtime_env=runtime_env,
-        )
+        with warnings.catch_warnings():  # ray_remote_args is deprecated, but the only way to say max_restarts
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            explained = dataset.map_batches(
+                Explainer,
+                fn_constructor_kwargs={"job": job, "threads": threads},
+                batch_size=RAY_BATCH,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=count),
+                num_cpus=cpus,
+                num_gpus=gpus,
+                runtime_env=runtime_env,
+                **NO_RESTARTS,
+            )
         # Without prefetching: a prefetched iterator hands over each call's rows only when the next call ends.
-        for block in explained.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
-            emit(block.to_pylist())
+        try:
+            for block in explained.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=0):
+                emit(block.to_pylist())
+        except ray.exceptions.RayActorError as error:
+            raise WorkerDied(
+                "a Ray worker process died before finishing its images (killed, out of memory, or its node was lost)"
+            ) from error
     finally:
         if started_here:
             ray.shutdown()

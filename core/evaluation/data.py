@@ -37,13 +37,14 @@ class DataError(UserError):
 @dataclass(frozen=True)
 class LabelledImage:
     """One image of a set: its file, the name shown (its path inside the set), its class name in the set, and
-    where known its true box [x0, y0, x1, y1) in the image's pixels and its part mask file."""
+    where known its true box [x0, y0, x1, y1) in the image's pixels and its part and distractor mask files."""
 
     path: Path
     name: str
     label: str
     box: tuple[int, int, int, int] | None = None
     parts: Path | None = None
+    distractors: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,8 @@ def _read_csv(table: Path, name: str) -> LabelledSet:
 
 
 def _read_annotations(annotations: Path, name: str) -> LabelledSet:
-    """The generator's annotations.json (core/dataset.py `write_dataset`): file, label, box, parts_file."""
+    """The generator's annotations.json (core/dataset.py `write_dataset`): file, label, box, parts_file,
+    distractors_file."""
     try:
         entries = json.loads(annotations.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as error:
@@ -235,10 +237,13 @@ def _read_annotations(annotations: Path, name: str) -> LabelledSet:
             continue
         box = entry.get("box")
         box = tuple(int(v) for v in box) if isinstance(box, list) and len(box) == 4 else None
-        parts = _inside(root, entry["parts_file"]) if isinstance(entry.get("parts_file"), str) else None
+        parts, distractors = (
+            _inside(root, entry[key]) if isinstance(entry.get(key), str) else None
+            for key in ("parts_file", "distractors_file")
+        )
         if label not in classes:
             classes.append(label)
-        images.append(LabelledImage(path, file, label, box, parts))
+        images.append(LabelledImage(path, file, label, box, parts, distractors))
     return _finish(name, root, "annotations", images, classes, unreadable)
 
 

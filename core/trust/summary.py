@@ -54,26 +54,35 @@ def spread(count: int, total: int) -> list[int]:
 
 
 def labelled_truth(image, height: int, width: int):
-    """The truth (core.trust.localisation.Truth) of a core.evaluation LabelledImage read at height × width: its box,
-    and a generated set's part mask where it has one that fits; None without a box."""
+    """The truth (core.trust.localisation.Truth) of a core.evaluation LabelledImage (or anything with its `box`,
+    `parts` and `distractors`) read at height × width: its box, and a generated set's part and distractor masks
+    where it has them and they fit; None without a box. UserError in one sentence for a box outside the image."""
+    from core.dataset import PARTS
     from core.trust.localisation import Truth
 
     if image.box is None:
         return None
-    parts, names = None, ()
-    if image.parts is not None:
-        from PIL import Image
+    box = tuple(float(v) for v in image.box)
+    parts = _mask(image.parts, height, width)
+    if parts is None:
+        return Truth(box, (height, width))
+    distractors = _mask(getattr(image, "distractors", None), height, width)
+    return Truth(box, (height, width), parts, None if distractors is None else distractors > 0, PARTS)
 
-        from core.dataset import PARTS
 
-        try:
-            with Image.open(image.parts) as mask:
-                found = np.asarray(mask.convert("L"))
-            if found.shape == (height, width):
-                parts, names = found, PARTS
-        except OSError:
-            pass
-    return Truth(tuple(float(v) for v in image.box), (height, width), parts, None, names)
+def _mask(path, height: int, width: int) -> np.ndarray | None:
+    """A mask file of a generated set as (H, W) uint8, or None when there is none, it cannot be read or it does not
+    fit the image."""
+    if path is None:
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(path) as mask:
+            found = np.asarray(mask.convert("L"))
+    except OSError:
+        return None
+    return found if found.shape == (height, width) else None
 
 
 def trust_over_set(models: list, labelled, method: str, *, count: int = 20, steps: int = 20, substrate: str = "blur",
