@@ -589,12 +589,17 @@ def test_a_metric_range_on_the_batch_page_narrows_the_rows(local_run, tmp_path):
     # The 20 ok rows score 0, 0.05, …, 0.95 and the 4 error rows nothing: a range from 0.5 keeps 10 rows.
     rows["metric_deletion_auc"] = np.nan
     rows.loc[good, "metric_deletion_auc"] = np.arange(good.sum()) / 20
+    rows["metric_deletion_auc_random"] = rows["metric_deletion_auc"] + 0.1  # a reference: read beside, not filtered
+    rows["metric_part_head"] = rows["metric_deletion_auc"] / 2  # a part's share: filtered under "Part shares"
     rows.to_parquet(out / "explanations.parquet", index=False)
     app = _batch_page()
     app.text_input(key="batch_folder").input(str(out)).run()
     assert not app.exception, app.exception
+    assert {s.key for s in app.slider} == {"batch_range_probability", "batch_range_metric_deletion_auc",
+                                          "batch_range_metric_part_head"}  # fmt: skip
+    assert [s.label for s in app.expander[0].slider] == ["head"]
     slider = app.slider(key="batch_range_metric_deletion_auc")
-    assert slider.label == "deletion_auc" and tuple(slider.value) == (0.0, 0.95)
+    assert slider.label == "deletion auc" and tuple(slider.value) == (0.0, 0.95)
     assert _rows_heading(app) == "Rows · 24 of 24"
     slider.set_value((0.5, 0.95)).run()
     assert not app.exception, app.exception

@@ -47,13 +47,20 @@ with filters:
     models = st.multiselect("Models", sorted(rows["model"].unique()), key="batch_models", placeholder="all")
     methods = st.multiselect("Methods", sorted(rows["method"].unique()), key="batch_methods", placeholder="all")
     statuses = st.multiselect("Status", ["ok", "error"], key="batch_status", placeholder="both")
+    # A range per number of the map itself; the references (random maps, a blob, a uniform map) are for reading a
+    # row beside its own numbers, not for filtering, and the part shares wait in an expander.
+    own = [c for c in results.metrics if not c.endswith(("_random", "_centre", "_uniform"))]
+    parts = [c for c in own if c.startswith("metric_part_")]
     ranges = {}
-    for column in ["probability", *results.metrics]:
-        values = rows[column].dropna().astype(float)
-        if values.empty or values.min() == values.max():
-            continue
-        span = (float(values.min()), float(values.max()))
-        ranges[column] = st.slider(column.removeprefix("metric_"), *span, span, key=f"batch_range_{column}")
+    for place, columns in [(st, ["probability", *[c for c in own if c not in parts]]),
+                           (st.expander("Part shares") if parts else st, parts)]:  # fmt: skip
+        for column in columns:
+            values = rows[column].dropna().astype(float)
+            if values.empty or values.min() == values.max():
+                continue
+            span = (float(values.min()), float(values.max()))
+            label = column.removeprefix("metric_").removeprefix("part_").replace("_", " ")
+            ranges[column] = place.slider(label, *span, span, key=f"batch_range_{column}")
 shown = filtered(rows, models or None, methods or None, statuses or None, ranges).reset_index(drop=True)
 
 with table:
