@@ -242,7 +242,7 @@ def command_sanity(args: argparse.Namespace) -> None:
 
     from core.explain import method_named
     from core.scoring import load_model
-    from core.trust.sanity import sanity_check, sanity_strip
+    from core.trust.sanity import sanity_check, sanity_strip, unrandomisable_sentence
 
     spec = _resolve_model(args.model, args)
     method = method_named(args.method)
@@ -252,7 +252,9 @@ def command_sanity(args: argparse.Namespace) -> None:
         raise UserError("--steps must be at least 1.")
     images = [_read_image(path) for path in args.images]
     model = load_model(spec)
-    model.require_gradients("The sanity check")
+    reason = unrandomisable_sentence(model)
+    if reason is not None:
+        raise UserError(reason)
     args.out.mkdir(parents=True, exist_ok=True)
     pixels = model.spec.resize([image.pixels for image in images])
     targets = model.scores(pixels).argmax(axis=1) if target is None else np.full(len(images), target)

@@ -233,15 +233,18 @@ def run_trust_items(items: list[tuple], options: TrustOptions, *, key: str, refe
 
 def run_sanity(images, models: list[str], results: dict, method: str, params: dict, steps: int, *, key: str):
     """Every (model, row) sanity check as (the key it is kept under, core.trust.sanity.ImageSanity), kept in
-    dashboard.state, run like `run_trust`; models without gradients are left out. None until clicked, or when
-    stopped."""
+    dashboard.state, run like `run_trust`; a model whose weights cannot be randomised (TensorFlow Lite, SavedModel)
+    is left out, and one sentence says so. None until clicked, or when stopped."""
+    from core.trust.sanity import unrandomisable_sentence
     from dashboard import state
 
     params_key = tuple(sorted(params.items()))
     entries, jobs = [], []
     for name in models:
         model = state.get_model(name)
-        if not model.differentiable:
+        reason = unrandomisable_sentence(model)
+        if reason is not None:
+            st.info(reason)
             continue
         for row, selected in enumerate(images):
             result = results[(name, row)]
