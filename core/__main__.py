@@ -222,18 +222,19 @@ def _truths_for(args: argparse.Namespace) -> dict | None:
 
 def _trust_record(model, path: str, pixels, result, truths: dict | None, args: argparse.Namespace) -> dict:
     """The --metrics part of an explain record: faithfulness, and localisation with --truth."""
-    from core.trust.faithfulness import faithfulness_report
-    from core.trust.localisation import localisation_report
+    from core.trust import check_map
 
-    model_pixels = model.spec.resize([pixels])[0]
-    faithfulness = faithfulness_report(
-        model, model_pixels, result.target, result.map, steps=args.steps, substrate=args.substrate
-    )
-    record = {"faithfulness": faithfulness.as_json()}
-    if truths is not None:
-        truth = truths[Path(path).name].on(*pixels.shape[:2])
-        record["localisation"] = localisation_report(result.map, truth, tol=args.tol).as_json()
+    truth = _truth_of(truths, path, pixels)
+    checks = check_map(model, pixels, result, truth, steps=args.steps, substrate=args.substrate, tol=args.tol)
+    record = {"faithfulness": checks.faithfulness.as_json()}
+    if checks.localisation is not None:
+        record["localisation"] = checks.localisation.as_json()
     return record
+
+
+def _truth_of(truths: dict | None, path: str, pixels):
+    """The truth (from `_truths_for`) of the image read from `path`, on its own grid; None without --truth."""
+    return None if truths is None else truths[Path(path).name].on(*pixels.shape[:2])
 
 
 def command_sanity(args: argparse.Namespace) -> None:
