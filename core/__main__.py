@@ -222,18 +222,19 @@ def _truths_for(args: argparse.Namespace) -> dict | None:
 
 def _trust_record(model, path: str, pixels, result, truths: dict | None, args: argparse.Namespace) -> dict:
     """The --metrics part of an explain record: faithfulness, and localisation with --truth."""
-    from core.trust.faithfulness import faithfulness_report
-    from core.trust.localisation import localisation_report
+    from core.trust import check_map
 
-    model_pixels = model.spec.resize([pixels])[0]
-    faithfulness = faithfulness_report(
-        model, model_pixels, result.target, result.map, steps=args.steps, substrate=args.substrate
-    )
-    record = {"faithfulness": faithfulness.as_json()}
-    if truths is not None:
-        truth = truths[Path(path).name].on(*pixels.shape[:2])
-        record["localisation"] = localisation_report(result.map, truth, tol=args.tol).as_json()
+    truth = _truth_of(truths, path, pixels)
+    checks = check_map(model, pixels, result, truth, steps=args.steps, substrate=args.substrate, tol=args.tol)
+    record = {"faithfulness": checks.faithfulness.as_json()}
+    if checks.localisation is not None:
+        record["localisation"] = checks.localisation.as_json()
     return record
+
+
+def _truth_of(truths: dict | None, path: str, pixels):
+    """The truth (from `_truths_for`) of the image read from `path`, on its own grid; None without --truth."""
+    return None if truths is None else truths[Path(path).name].on(*pixels.shape[:2])
 
 
 def command_sanity(args: argparse.Namespace) -> None:
@@ -242,7 +243,7 @@ def command_sanity(args: argparse.Namespace) -> None:
 
     from core.explain import method_named
     from core.scoring import load_model
-    from core.trust.sanity import sanity_check, sanity_strip
+    from core.trust.sanity import sanity_check, sanity_strip, unrandomisable_sentence
 
     spec = _resolve_model(args.model, args)
     method = method_named(args.method)
@@ -252,7 +253,9 @@ def command_sanity(args: argparse.Namespace) -> None:
         raise UserError("--steps must be at least 1.")
     images = [_read_image(path) for path in args.images]
     model = load_model(spec)
-    model.require_gradients("The sanity check")
+    reason = unrandomisable_sentence(model)
+    if reason is not None:
+        raise UserError(reason)
     args.out.mkdir(parents=True, exist_ok=True)
     pixels = model.spec.resize([image.pixels for image in images])
     targets = model.scores(pixels).argmax(axis=1) if target is None else np.full(len(images), target)
@@ -278,8 +281,9 @@ def command_sanity(args: argparse.Namespace) -> None:
 def command_report(args: argparse.Namespace) -> None:
     from core import boxes
     from core.explain import method_named
-    from core.report import compare, render_report
+    from core.report import check_trust, compare, render_report
     from core.scoring import load_model
+    from core.trust.faithfulness import report_passes
 
     boxes.warm_up()  # compiles the box fit while the models load
     specs = [_resolve_model(name, args) for name in dict.fromkeys(args.model)]
@@ -291,6 +295,7 @@ def command_report(args: argparse.Namespace) -> None:
         raise UserError("--top-percent must be between 0 and 100.")
     if args.out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out should name an .html file, not {args.out.name}.")
+    truths = _truths_for(args)
     images = [_read_image(path) for path in args.images]
     models = [load_model(spec) for spec in specs]
 
@@ -298,6 +303,17 @@ def command_report(args: argparse.Namespace) -> None:
         print(f"explained {done} of {total} (model, method) pairs", file=sys.stderr, flush=True)
 
     comparison = compare(models, images, methods, params, args.top_percent, progress)
+    if args.metrics:
+        passes, maps = report_passes(0, args.steps), len(models) * len(methods) * len(images)
+        counted = f"{maps} map{'s' if maps != 1 else ''}"
+        print(f"trust checks: {counted}, {maps * passes:,} model passes in all ({passes:,} each)", file=sys.stderr)
+
+        def checked(done: int, total: int) -> None:
+            print(f"checked {done} of {total} maps", file=sys.stderr, flush=True)
+
+        per_image = [_truth_of(truths, path, image.pixels) for path, image in zip(args.images, images, strict=True)]
+        comparison = check_trust(comparison, models, per_image, steps=args.steps, substrate=args.substrate,
+                                 progress=checked)  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render_report(comparison, shared=args.shared_scale), encoding="utf-8")
     args.out.with_suffix(".json").write_text(comparison.as_json(), encoding="utf-8")
@@ -676,6 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one colour scale for the maps of each image, for like-for-like comparisons (default: one per map)",
     )
+    _add_metric_options(report)
     report.add_argument("--out", type=Path, required=True, help="the report's path, e.g. report.html")
     report.add_argument("images", nargs="+", metavar="IMAGE")
     report.set_defaults(run=command_report)
@@ -842,7 +859,7 @@ def _add_metric_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--metrics",
         action="store_true",
-        help="add deletion and insertion (faithfulness) to each record, beside random maps and a centred blob",
+        help="add each map's deletion and insertion (faithfulness), beside random maps and a centred blob",
     )
     group.add_argument(
         "--truth",

@@ -473,12 +473,12 @@ def quantised(model_name: str, image_hashes: tuple[str, ...], _images: tuple[Dec
 
 
 @st.cache_data(show_spinner="Drawing the report…", max_entries=16)
-def report_html(key: tuple, _comparison, shared: bool, opacity: float) -> str:
+def report_html(key: tuple, _comparison, shared: bool, opacity: float, curves: bool = True) -> str:
     """The report's HTML for the Report page's preview and download, drawn once per `key` (the images, models,
-    methods, parameters and top-k % the comparison was made from)."""
+    methods, parameters, top-k % and trust checks' settings the comparison was made from)."""
     from core.report import render_report
 
-    return render_report(_comparison, shared=shared, opacity=opacity)
+    return render_report(_comparison, shared=shared, opacity=opacity, curves=curves)
 
 
 # --- Evaluate page: labelled sets, their scores, and evaluated images joining the selection --------------------

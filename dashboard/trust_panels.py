@@ -12,18 +12,25 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core.trust import TrustResult
 from core.trust.faithfulness import DEFAULT_STEPS, SUBSTRATE_WORDS, SUBSTRATES
 from core.trust.words import (
+    CURVE_COLOURS,
     centre_sentence,
+    curve_axis_title,
     deletion_sentence,
     energy_sentence,
+    faithfulness_rows,
+    hit_word,
     insertion_sentence,
     iou_sentence,
+    localisation_rows,
     parts_sentence,
     pointing_sentence,
     reference_title,
     substrate_sentence,
 )
+from core.trust.words import number as _number
 
 HOW_TO_READ = "docs/methods.md, “Can a map be trusted?”"
 # The tables sit in half a row: smaller type and padding keep each number on one line.
@@ -41,16 +48,6 @@ class TrustOptions:
     substrate: str
     steps: int
     curves: bool
-
-
-@dataclass(frozen=True)
-class TrustResult:
-    """One map's checks: faithfulness (core.trust.faithfulness.FaithfulnessReport) and, where the truth is known,
-    localisation (core.trust.localisation.LocalisationReport, else None)."""
-
-    faithfulness: object
-    localisation: object | None
-    target_label: str
 
 
 def trust_controls(key: str) -> TrustOptions | None:
@@ -233,15 +230,18 @@ def run_trust_items(items: list[tuple], options: TrustOptions, *, key: str, refe
 
 def run_sanity(images, models: list[str], results: dict, method: str, params: dict, steps: int, *, key: str):
     """Every (model, row) sanity check as (the key it is kept under, core.trust.sanity.ImageSanity), kept in
-    dashboard.state, run like `run_trust`; models without gradients are left out. None until clicked, or when
-    stopped."""
+    dashboard.state, run like `run_trust`; a model whose weights cannot be randomised (TensorFlow Lite, SavedModel)
+    is left out, and one sentence says so. None until clicked, or when stopped."""
+    from core.trust.sanity import unrandomisable_sentence
     from dashboard import state
 
     params_key = tuple(sorted(params.items()))
     entries, jobs = [], []
     for name in models:
         model = state.get_model(name)
-        if not model.differentiable:
+        reason = unrandomisable_sentence(model)
+        if reason is not None:
+            st.info(reason)
             continue
         for row, selected in enumerate(images):
             result = results[(name, row)]
@@ -268,54 +268,24 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def _number(value: float, digits: int = 3) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+def _markdown(rows: list[list[str]]) -> str:
+    """A markdown table of text rows (the first is the heading), the map's own column (the second) in bold."""
+
+    def line(cells: list[str]) -> str:
+        return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
+
+    head, *body = rows
+    return "\n".join([line(head), "|---" * len(head) + "|", *(line([r[0], f"**{r[1]}**", *r[2:]]) for r in body)])
 
 
 def faithfulness_table(report) -> str:
     """The markdown table of the map's deletion and insertion AUCs beside each reference's."""
-    names = list(report.references)
-    head = "| | this map | " + " | ".join(reference_title(n) for n in names) + " |"
-    rule = "|---" * (2 + len(names)) + "|"
-    rows = [
-        "| Deletion AUC ↓ | **"
-        + _number(report.map.deletion_auc)
-        + "** | "
-        + " | ".join(_number(report.references[n].deletion_auc) for n in names)
-        + " |",
-        "| Insertion AUC ↑ | **"
-        + _number(report.map.insertion_auc)
-        + "** | "
-        + " | ".join(_number(report.references[n].insertion_auc) for n in names)
-        + " |",
-    ]
-    return "\n".join([head, rule, *rows])
+    return _markdown(faithfulness_rows(report))
 
 
 def localisation_table(report) -> str:
     """The markdown table of pointing game, energy in the box and box IoU beside the references'."""
-    names = list(report.references)
-    head = "| | this map | " + " | ".join(reference_title(n) for n in names) + " |"
-    rule = "|---" * (2 + len(names)) + "|"
-
-    def pointing(name: str) -> str:
-        share = report.references[name].pointing_hit
-        return f"{share:.0%} {'chance' if name == 'uniform' else 'hits'}" if name != "centre" else _hit(share)
-
-    rows = [
-        f"| Pointing game | **{_hit(report.map.pointing_hit)}** | " + " | ".join(pointing(n) for n in names) + " |",
-        f"| Energy in the box | **{_number(report.map.energy_in_box)}** | "
-        + " | ".join(_number(report.references[n].energy_in_box) for n in names)
-        + " |",
-        f"| Box IoU | **{_number(report.map.box_iou)}** | "
-        + " | ".join(_number(report.references[n].box_iou) for n in names)
-        + " |",
-    ]
-    return "\n".join([head, rule, *rows])
-
-
-def _hit(value: float) -> str:
-    return "hit" if value >= 1 else "miss"
+    return _markdown(localisation_rows(report))
 
 
 def trust_block(result: TrustResult, options: TrustOptions, key: str) -> None:
@@ -358,7 +328,6 @@ def curve_chart(report, label: str, key: str) -> None:
     with the substrate named."""
     import pandas as pd
 
-    substrate = {"blur": "blurred", "black": "black", "mean": "mean colour"}.get(report.map.substrate, "")
     named = [("this map", report.map), *((reference_title(n), f) for n, f in report.references.items())]
     rows = [
         {"map": name, "curve": curve, "pixels": float(fraction), "probability": float(probability)}
@@ -372,13 +341,13 @@ def curve_chart(report, label: str, key: str) -> None:
         "mark": {"type": "line", "point": {"size": 10}},
         "encoding": {
             "x": {"field": "pixels", "type": "quantitative", "axis": {"format": "%"},
-                  "title": f"pixels removed (solid) or restored (dashed); removed: {substrate}"},
+                  "title": curve_axis_title(report.map.substrate)},
             "y": {"field": "probability", "type": "quantitative", "title": f"p({label})", "scale": {"domain": [0, 1]}},
             "color": {"field": "map", "type": "nominal", "title": None, "sort": [name for name, _ in named],
                       "legend": {"orient": "bottom", "columns": 2},
                       # This map in the page's highlight colour, as in the parts chart; references in greys and blues.
                       "scale": {"domain": [name for name, _ in named],
-                                "range": ["#e4572e", "#9aa5b1", "#4c78a8", "#72b7b2"][: len(named)]}},
+                                "range": list(CURVE_COLOURS[: len(named)])}},
             "strokeDash": {"field": "curve", "type": "nominal", "legend": None,
                            "scale": {"domain": ["deletion", "insertion"], "range": [[1, 0], [4, 3]]}},
             "tooltip": [{"field": "map"}, {"field": "curve"}, {"field": "pixels", "format": ".0%"},
@@ -517,7 +486,8 @@ def methods_table(checks: dict) -> str:
         if local and result.localisation is not None:
             found, uniform = result.localisation.map, result.localisation.references["uniform"]
             row += (
-                f" {_hit(found.pointing_hit)} | **{_number(found.energy_in_box)}** ({_number(uniform.energy_in_box)}) |"
+                f" {hit_word(found.pointing_hit)} | **{_number(found.energy_in_box)}** "
+                f"({_number(uniform.energy_in_box)}) |"
                 f" **{_number(found.box_iou)}** ({_number(uniform.box_iou)}) |"
             )
         rows.append(row)

@@ -217,12 +217,12 @@ def test_localisation_metrics_of_hand_made_maps_are_known_answers():
     inside = np.zeros((40, 50), np.float32)
     inside[12:18, 22:28] = 1.0  # on the head, inside the box
     found = batch_localisation(inside, truth)
-    assert (found["pointing_hit"], found["energy_in_box"], found["energy_in_box_uniform"]) == (1.0, 1.0, 0.1)
+    assert (found["pointing_hit"], found["energy_in_box"], found["box_area"]) == (1.0, 1.0, 0.1)
     assert found["part_head"] == 1.0 and found["part_body"] == found["part_background"] == 0.0
     assert 0 < found["box_iou"] <= 36 / 200  # the fitted box lies within the 6 × 6 square, inside the true box
     # A random pixel hits when it is within 3 pixels (15 at 224 pixels) of the box: more than the box, less than the
     # 16 × 26 rectangle around it.
-    assert 0.1 < found["pointing_hit_uniform"] < 16 * 26 / 2000
+    assert 0.1 < found["pointing_chance"] < 16 * 26 / 2000
 
     outside = np.zeros((40, 50), np.float32)
     outside[0:5, 40:50] = 1.0  # on the distractor in the corner, 10 pixels right of the box
@@ -230,7 +230,7 @@ def test_localisation_metrics_of_hand_made_maps_are_known_answers():
     assert (found["pointing_hit"], found["energy_in_box"], found["part_distractors"]) == (0.0, 0.0, 1.0)
 
     uniform = batch_localisation(np.ones((20, 25), np.float32), truth)  # on a coarser grid, resized to the image
-    assert uniform["energy_in_box"] == pytest.approx(uniform["energy_in_box_uniform"]) and uniform["pointing_hit"] == 0
+    assert uniform["energy_in_box"] == pytest.approx(uniform["box_area"]) and uniform["pointing_hit"] == 0
     assert uniform["part_head"] == pytest.approx(0.05) and uniform["part_distractors"] == pytest.approx(0.025)
 
     assert batch_localisation(inside, None) == {}
@@ -260,7 +260,7 @@ def test_metrics_on_a_generated_set_give_each_row_its_localisation_against_the_s
         expected = localisation(explain(model, pixels, np.array([row.target]), "gradcam")[0], truth)
         assert row.metric_pointing_hit == expected.pointing_hit
         assert row.metric_energy_in_box == pytest.approx(expected.energy_in_box, abs=1e-4)
-        assert row.metric_energy_in_box_uniform == pytest.approx(box_area_fraction(truth.box, row.height, row.width))
+        assert row.metric_box_area == pytest.approx(box_area_fraction(truth.box, row.height, row.width))
         assert row.metric_box_iou == pytest.approx(expected.box_iou, abs=1e-3)
         shares = {name: getattr(row, f"metric_part_{name}") for name in expected.parts}
         assert shares == pytest.approx(expected.parts, abs=1e-4) and sum(shares.values()) == pytest.approx(1)
@@ -288,7 +288,7 @@ def test_a_csv_with_boxes_gives_box_metrics_without_parts_and_a_box_outside_the_
     rows = pd.read_parquet(tmp_path / "o" / "explanations.parquet").set_index("name")
     assert not any(column.startswith("metric_part_") for column in rows.columns)
     boxed = rows.loc["0.png"]
-    assert boxed["status"] == "ok" and boxed["metric_energy_in_box_uniform"] == pytest.approx(80 * 80 / 160**2)
+    assert boxed["status"] == "ok" and boxed["metric_box_area"] == pytest.approx(80 * 80 / 160**2)
     raw = np.load(tmp_path / "o" / boxed["map"]).astype(np.float32)
     assert boxed["metric_energy_in_box"] == pytest.approx(energy_in_box(raw, (40, 30, 120, 110)), abs=1e-3)
     assert rows.loc["1.png", "status"] == "ok" and np.isnan(rows.loc["1.png", "metric_energy_in_box"])

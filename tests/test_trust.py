@@ -328,13 +328,21 @@ def test_sanity_check_on_a_bundled_model_leaves_its_weights_unchanged(bundled_mo
     assert result.check.steps[-1].spearman < result.check.steps[0].spearman
 
 
-def test_sanity_check_needs_keras_weights(tmp_path):
-    class NoGradients:
-        differentiable = False
-        name = "exported.tflite"
+def test_sanity_check_needs_keras_weights_and_says_which_model_why_and_what_to_use(tmp_path):
+    from types import SimpleNamespace
 
-    with pytest.raises(ModelError, match="needs a Keras model"):
-        randomised_copy(NoGradients())
+    from core.trust.sanity import unrandomisable_sentence
+
+    exported = SimpleNamespace(differentiable=False, name="exported", spec=SimpleNamespace(format="tflite"))
+    sentence = unrandomisable_sentence(exported)
+    assert sentence == (
+        "The sanity check cannot run on exported: it is a TensorFlow Lite file, whose format does not expose weights "
+        "that can be randomised; run it on the model's .keras file instead."
+    )
+    with pytest.raises(ModelError) as refused:
+        randomised_copy(exported)
+    assert str(refused.value) == sentence
+    assert unrandomisable_sentence(SimpleNamespace(differentiable=True, name="k", spec=None)) is None
 
 
 # --- the command line ---------------------------------------------------------------------------------------

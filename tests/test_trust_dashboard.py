@@ -335,3 +335,50 @@ def test_evaluate_says_per_model_whether_its_maps_look_at_the_right_thing_as_cor
         assert rows[name][3] == f"**{s['pointing_accuracy']:.0%}** ({s['pointing_chance']:.0%})"
         assert rows[name][4] == f"**{s['energy_in_box']:.3f}** ({s['box_area']:.3f})"
         assert not np.isnan(s["energy_in_box"])
+
+
+def test_the_report_page_checks_the_maps_on_request_and_its_report_holds_core_trusts_numbers():
+    import html
+
+    from core.explain import explain_images
+    from core.samples import sample_images
+    from core.scoring import load_model
+    from core.trust.faithfulness import faithfulness_report, report_passes
+    from core.trust.words import deletion_sentence
+
+    app = _page("views/report.py")
+    app.checkbox(key="sample_1").uncheck()
+    app.multiselect(key="report_methods").set_value(["gradcam"])
+    app.toggle(key="report_trust").set_value(True).run()
+    app.number_input(key="report_trust_steps").set_value(5).run()
+    assert not app.exception, app.exception
+    # One image, two models, one method: two maps, each with three random maps and a blob; nothing is drawn yet.
+    (cost,) = [i.value for i in app.info if "model passes" in i.value]
+    assert cost.startswith(f"2 map checks to compute: {2 * report_passes(0, 5):,} model passes in all "
+                           f"({report_passes(0, 5)} each")  # fmt: skip
+    assert not app.get("iframe") and not app.get("download_button")
+    app.button(key="report_trust_run").click().run()
+    assert not app.exception, app.exception
+
+    (preview,) = app.get("iframe")
+    page = preview.proto.srcdoc
+    (table,) = [m.value for m in app.markdown if m.value.startswith("| model |")]
+    rows = {
+        cells[0]: cells[1:]
+        for cells in ([c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:])
+    }
+    sample = sample_images()[0]
+    for name in ("demo-resnet", "demo-efficientnet"):
+        model = load_model(name)
+        result = explain_images(model, [sample.image.pixels], "gradcam", None, {})[0]
+        faith = faithfulness_report(model, model.spec.resize([sample.image.pixels])[0], result.target, result.map,
+                                    steps=5)  # fmt: skip
+        random, centre = faith.references["random"], faith.references["centre"]
+        cells = f"<td><b>{faith.map.deletion_auc:.3f}</b></td><td>{random.deletion_auc:.3f}</td>"
+        assert f"<th>Deletion AUC ↓</th>{cells}<td>{centre.deletion_auc:.3f}</td>" in page
+        assert html.escape(deletion_sentence(faith, result.target_label)) in page
+        # The page's means over its one image are that image's numbers.
+        assert rows[f"{name} · Grad-CAM"][1] == (
+            f"**{faith.map.deletion_auc:.3f}** ({random.deletion_auc:.3f}, {centre.deletion_auc:.3f})"
+        )
+    assert "Can the maps be trusted?" in page

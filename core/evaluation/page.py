@@ -18,6 +18,7 @@ from core.errors import UserError
 from core.evaluation import words
 from core.evaluation.data import load_image
 from core.evaluation.results import GALLERY_SIZE, Evaluation, ModelEvaluation
+from core.html_parts import axes, figure, trust_means_table
 
 THUMBNAIL_SIDE = 112
 COLOURS = ("#e4572e", "#2e86ab")  # model A, model B
@@ -149,7 +150,7 @@ def _reliability_svg(m: ModelEvaluation, colour: str, size: int = 260) -> str:
     inner = size - 2 * pad
     bins = len(r.counts)
     width = inner / bins
-    parts = [_axes(size, pad, "confidence", "accuracy")]
+    parts = [axes(size, pad, "confidence", "accuracy")]
     parts.append(
         f"<line x1='{pad}' y1='{size - pad}' x2='{size - pad}' y2='{pad}' stroke='#9aa5b1' stroke-dasharray='4 3'/>"
     )
@@ -167,7 +168,7 @@ def _reliability_svg(m: ModelEvaluation, colour: str, size: int = 260) -> str:
         "Reliability: the share right in each confidence bin (bars) against the diagonal a perfectly calibrated "
         "model would follow; the number on a bar is its images."
     )
-    return _figure(size, parts, caption)
+    return figure(size, parts, caption)
 
 
 def _coverage_svg(models: list[ModelEvaluation], size: int = 260) -> str:
@@ -176,7 +177,7 @@ def _coverage_svg(models: list[ModelEvaluation], size: int = 260) -> str:
     inner = size - 2 * pad
     low = min([float(m.coverage.accuracy.min()) for m in models if len(m.coverage.accuracy)] + [0.9])
     low = max(0.0, np.floor(low * 10) / 10 - 0.05)
-    parts = [_axes(size, pad, "coverage (share answered)", "accuracy of the answers kept", (f"{low:.0%}", "100%"))]
+    parts = [axes(size, pad, "coverage (share answered)", "accuracy of the answers kept", (f"{low:.0%}", "100%"))]
     for index, m in enumerate(models):
         c = m.coverage
         xs = np.r_[0.0, c.coverage]
@@ -193,32 +194,7 @@ def _coverage_svg(models: list[ModelEvaluation], size: int = 260) -> str:
                 f"{_text(m.model)}</text>"
             )
     caption = "Coverage–accuracy: withholding the least confident answers first, how accurate the rest are."
-    return _figure(size, parts, caption)
-
-
-def _figure(size: int, parts: list[str], caption: str) -> str:
-    svg = f"<svg width='{size}' height='{size}' role='img'>{''.join(parts)}</svg>"
-    return f"<figure>{svg}<figcaption>{_text(caption)}</figcaption></figure>"
-
-
-def _axes(size: int, pad: int, x_label: str, y_label: str, y_ticks: tuple[str, str] = ("0%", "100%")) -> str:
-    """The frame, its two labels, and ticks at both ends and the middle of x (0–100 %) and at both ends of y."""
-    end = size - pad
-    ticks = "".join(
-        f"<text x='{pad + share * (end - pad):.1f}' y='{end + 12}' font-size='9' text-anchor='middle'>"
-        f"{share:.0%}</text>"
-        for share in (0, 0.5, 1)
-    )
-    ticks += (
-        f"<text x='{pad - 3}' y='{end}' font-size='9' text-anchor='end'>{y_ticks[0]}</text>"
-        f"<text x='{pad - 3}' y='{pad + 8}' font-size='9' text-anchor='end'>{y_ticks[1]}</text>"
-    )
-    return ticks + (
-        f"<rect x='{pad}' y='{pad}' width='{end - pad}' height='{end - pad}' fill='none' stroke='#d9e2ec'/>"
-        f"<text x='{size / 2}' y='{size - 8}' font-size='11' text-anchor='middle'>{_text(x_label)}</text>"
-        f"<text x='10' y='{size / 2}' font-size='11' text-anchor='middle' transform='rotate(-90 10 {size / 2})'>"
-        f"{_text(y_label)}</text>"
-    )
+    return figure(size, parts, caption)
 
 
 def _gallery(e: Evaluation, title: str, note: str, rows: list[int], models: list[ModelEvaluation]) -> str:
@@ -285,23 +261,6 @@ def _page_template() -> tuple[Template, str]:
 
 def _trust_section(trust: dict) -> str:
     """Per model, the means of the trust checks beside their references (docs/methods.md, "Can a map be trusted?")."""
-
-    def number(value, percent: bool = False) -> str:
-        if value is None or value != value:
-            return "—"
-        return f"{value:.0%}" if percent else f"{value:.3f}"
-
-    rows = []
-    for name, s in trust["models"].items():
-        rows.append(
-            f"<tr><td>{_text(name)}</td><td>{s['images']}</td>"
-            f"<td><b>{number(s['deletion_auc'])}</b> ({number(s['deletion_auc_random'])}, "
-            f"{number(s['deletion_auc_centre'])})</td><td><b>{number(s['insertion_auc'])}</b> "
-            f"({number(s['insertion_auc_random'])}, {number(s['insertion_auc_centre'])})</td>"
-            f"<td><b>{number(s.get('pointing_accuracy'), True)}</b> ({number(s.get('pointing_chance'), True)})</td>"
-            f"<td><b>{number(s.get('energy_in_box'))}</b> ({number(s.get('box_area'))})</td>"
-            f"<td><b>{number(s.get('share_on_dog'))}</b> ({number(s.get('dog_area'))})</td></tr>"
-        )
     return (
         f"<section><h2>Does it look at the right thing?</h2><p>The maps of {_text(trust['method'])} on "
         f"{trust['images']} images spread over the set (removed pixels become {_text(trust['substrate'])}, "
@@ -309,7 +268,5 @@ def _trust_section(trust: dict) -> str:
         "centred blob for deletion (lower is better) and insertion (higher is better); for the pointing game the "
         "chance of a random point; for the energy in the box and the share on the dog, the box's and the dog's "
         "share of the image. A model whose maps beat their references looks at the right thing.</p>"
-        "<table class='numbers'><tr><th>model</th><th>images</th><th>deletion AUC</th><th>insertion AUC</th>"
-        "<th>pointing game</th><th>energy in the box</th><th>share on the dog</th></tr>"
-        f"{''.join(rows)}</table></section>"
+        f"{trust_means_table(trust['models'])}</section>"
     )

@@ -2,7 +2,7 @@
 the comparison and its numbers (comparison.py), and its self-contained HTML page (page.py, rendered from
 template.html and style.css)."""
 
-from core.report.comparison import Comparison, compare
+from core.report.comparison import Comparison, check_trust, compare
 from core.report.page import render_report
 
-__all__ = ["Comparison", "compare", "render_report"]
+__all__ = ["Comparison", "check_trust", "compare", "render_report"]

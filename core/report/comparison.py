@@ -1,7 +1,8 @@
 """Two models (or one) explaining the same images with the same methods: the numbers behind the report.
 
-`compare` runs everything for the command line; the dashboard builds the same `Comparison` from its
-cache. A comparison gives its agreement scores, and its numbers as JSON and CSV.
+`compare` runs everything for the command line and `check_trust` adds each map's trust checks; the dashboard
+builds the same `Comparison` from its cache. A comparison gives its agreement scores, and its numbers as JSON and
+CSV.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 
@@ -38,6 +39,8 @@ class Comparison:
     true_labels: tuple = ()  # per image, None where unknown (empty: none known)
     true_boxes: tuple = ()
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # (model name, method) -> [core.trust.TrustResult per image]: each map's trust checks; empty when not asked for.
+    trust: dict = field(default_factory=dict)
 
     @property
     def pair(self) -> bool:
@@ -49,6 +52,20 @@ class Comparison:
             (spec.name, i): result.map
             for spec in self.models
             for i, result in enumerate(self.explanations[(spec.name, method)])
+        }
+
+    def trust_summary(self) -> dict:
+        """{method: {model: core.trust.summary.summarise(...)}}: the means of each map's checks over the images beside
+        the means of their references; empty without checks."""
+        from core.trust.summary import summarise
+
+        return {
+            method: {
+                spec.name: summarise([(c.faithfulness, c.localisation) for c in self.trust[(spec.name, method)]])
+                for spec in self.models
+            }
+            for method in self.methods
+            if self.trust
         }
 
     def agreements(self, method: str) -> list[Agreement]:
@@ -86,7 +103,10 @@ class Comparison:
         }
 
     def records(self) -> list[dict]:
-        """The numbers, one flat row per (image, method): for JSON and CSV downloads."""
+        """The numbers, one flat row per (image, method): for JSON and CSV downloads. With trust checks, each model's
+        numbers beside their references (core.trust.summary.trust_numbers), suffixed by its letter."""
+        from core.trust.summary import trust_numbers
+
         rows = []
         for method in self.methods:
             scores = self.agreements(method)
@@ -103,6 +123,10 @@ class Comparison:
                         f"box_{letter}": [round(v, 1) for v in result.fit.box],
                         f"seconds_{letter}": round(result.seconds, 4),
                     }
+                    if self.trust:
+                        checks = self.trust[(spec.name, method)][i]
+                        numbers = trust_numbers(checks.faithfulness, checks.localisation)
+                        row |= {f"{key}_{letter}": _round(value) for key, value in numbers.items()}
                 if scores:
                     score = scores[i]
                     row |= {
@@ -126,10 +150,27 @@ class Comparison:
                 "params": {method: _plain(self.params[method]) for method in self.methods},
                 "top_percent": self.percent,
                 "mean_agreement": summary,
+                **self._trust_json(),
                 "rows": self.records(),
             },
             indent=1,
         )
+
+    def _rounded_trust_summary(self) -> dict:
+        return {
+            method: {name: {k: _round(v) if isinstance(v, float) else v for k, v in means.items()}
+                     for name, means in by_model.items()}
+            for method, by_model in self.trust_summary().items()
+        }  # fmt: skip
+
+    def _trust_json(self) -> dict:
+        """The trust checks' settings and means, for the JSON; empty without checks."""
+        if not self.trust:
+            return {}
+        faith = next(iter(self.trust.values()))[0].faithfulness
+        settings = {"substrate": faith.map.substrate, "steps": faith.map.steps}
+        return {"trust": settings | {"random_maps": faith.references["random"].seeds},
+                "mean_trust": self._rounded_trust_summary()}  # fmt: skip
 
     def as_csv(self) -> str:
         rows = self.records()
@@ -167,6 +208,41 @@ def compare(
     return Comparison(
         tuple(images), tuple(m.spec for m in models), tuple(methods), chosen, predictions, explanations, percent
     )
+
+
+def check_trust(
+    comparison: Comparison,
+    models: list[LoadedModel],
+    truths: list | None = None,
+    *,
+    steps: int = 20,
+    substrate: str = "blur",
+    progress: Callable[[int, int], None] | None = None,
+) -> Comparison:
+    """The comparison with every map's trust checks (core.trust.check_map): deletion and insertion beside random maps
+    and a centred blob, and, where `truths[i]` (core.trust.localisation.Truth on image i's grid, or None) is known,
+    localisation. `models` are the comparison's, loaded; `progress(done, total)` after each map. Costs
+    `core.trust.faithfulness.report_passes(0, steps)` model passes per map."""
+    from core.trust import check_map
+
+    truths = list(truths) if truths is not None else [None] * len(comparison.images)
+    total, done, found = len(models) * len(comparison.methods) * len(comparison.images), 0, {}
+    for model in models:
+        for method in comparison.methods:
+            checks = []
+            for image, result, truth in zip(
+                comparison.images, comparison.explanations[(model.name, method)], truths, strict=True
+            ):
+                checks.append(check_map(model, image.pixels, result, truth, steps=steps, substrate=substrate))
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+            found[(model.name, method)] = checks
+    return replace(comparison, trust=found)
+
+
+def _round(value):
+    return None if isinstance(value, float) and value != value else round(float(value), 4)
 
 
 def _plain(params: dict) -> dict:

@@ -17,6 +17,7 @@ from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.classify import Prediction
 from core.explain import METHODS, Explanation
 from core.familiarity import assess, calibration_of
+from core.html_parts import axes, figure, trust_means_table
 from core.images import DecodedImage
 from core.render import (
     PER_IMAGE,
@@ -31,8 +32,10 @@ from core.render import (
 )
 from core.report.comparison import Comparison
 from core.spec import assumed_in_words
+from core.trust import words as trust_words
 
 REPORT_SIDE = 360  # pixels of the longest side of each picture in the report: sharp in print, small files
+CURVE_SIDE = 240  # pixels of each deletion and insertion chart's side
 CARD_FIELDS = (
     ("architecture", "Architecture"),
     ("format", "File format"),
@@ -54,9 +57,12 @@ def render_report(
     shared: bool = False,
     opacity: float = 0.6,
     title: str = "Why the classifiers decided",
+    curves: bool = True,
 ) -> str:
     """One HTML page, self-contained (pictures as data URIs, inline style, no scripts, no links). Each map is on its
-    own colour scale, or (`shared`) on one scale shared by the maps of each image."""
+    own colour scale, or (`shared`) on one scale shared by the maps of each image. Where the comparison holds trust
+    checks, each map's numbers beside their references, a sentence per number and (`curves`) its deletion and
+    insertion curves."""
     c = comparison
     model_names = [spec.name for spec in c.models]
     parts = [
@@ -67,13 +73,16 @@ def render_report(
     ]
     if c.pair:
         parts.append(_summary(c))
+    if c.trust:
+        parts.append(_trust_summary(c))
     scale = PER_IMAGE if shared else PER_MAP
     limits = {method: colour_limits(c.maps(method), METHODS[method].signed, scale) for method in c.methods}
     for i, image in enumerate(c.images):
-        parts.append(_image_section(c, i, image, limits, scale, opacity))
+        parts.append(_image_section(c, i, image, limits, scale, opacity, curves))
     parts.append(_models_section(c))
     parts.append(_parameters_section(c, scale))
-    template, style = _page_template()
+    template, style, trust_style = _page_template()
+    style += trust_style if c.trust else ""
     return template.substitute(title=_text(title), style=style, body="\n".join(parts))
 
 
@@ -108,9 +117,112 @@ def _score_legend(percent: float) -> str:
     return f"<ul class='legend'>{items}</ul>"
 
 
-def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, scale: str, opacity: float) -> str:
+def _trust_summary(c: Comparison) -> str:
+    """The means of each model's and method's checks over the images beside their references' means."""
+    means = {
+        f"{name} · {METHODS[method].title}": summary
+        for method, by_model in c.trust_summary().items()
+        for name, summary in by_model.items()
+    }
+    count = len(c.images)
+    located = next(iter(means.values()))["with_box"]
+    where = (
+        "the pointing game, the energy in the box and the share on the dog over the "
+        f"{located} that know where the object is"
+        if 0 < located < count
+        else "a dash where no image says where the object is"
+        if not located
+        else ""
+    )
+    return (
+        "<section class='trust-summary'><h2>Can the maps be trusted?</h2>"
+        f"<p>Means over {count} image{'s' if count != 1 else ''}{f' ({where})' if where else ''}. Bold: the maps; in "
+        "brackets their references — random maps and a centred blob for deletion (lower is better) and insertion "
+        "(higher is better); for the pointing game the chance of a random point; for the energy in the box and the "
+        "share on the dog, the box's and the dog's share of the image. Under each map below: its own numbers, with a "
+        "sentence on how to read each.</p>"
+        f"{trust_means_table(means, 'model · method')}</section>"
+    )
+
+
+def _trust_block(checks, curves: bool) -> str:
+    """One map's checks: deletion and insertion beside the references with a sentence each (and the curves), and
+    where the truth is known the pointing game, the energy in the box, the box IoU and the parts' shares."""
+    faith, label = checks.faithfulness, checks.target_label
+    sentences = [
+        trust_words.deletion_sentence(faith, label),
+        trust_words.insertion_sentence(faith, label),
+        trust_words.centre_sentence(faith),
+    ]
+    parts = [
+        "<div class='trust'><h4>Is the map true to the model?</h4>",
+        _table(trust_words.faithfulness_rows(faith)),
+        _captions(sentences),
+    ]
+    if curves:
+        parts.append(_curves_svg(faith, label))
+    local = checks.localisation
+    if local is not None:
+        parts += [
+            "<h4>Does it point at the object?</h4>",
+            _table(trust_words.localisation_rows(local)),
+            _captions([trust_words.pointing_sentence(local), trust_words.energy_sentence(local),
+                       trust_words.iou_sentence(local)]),
+        ]  # fmt: skip
+        shares = trust_words.parts_rows(local)
+        if shares:
+            parts += [_table(shares), _captions([trust_words.parts_sentence(local)])]
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _table(rows: list[list[str]]) -> str:
+    """A small table of text rows (the first is the heading), the map's own column (the second) in bold."""
+    head, *body = rows
+    cells = "".join(f"<th>{_text(cell)}</th>" for cell in head)
+    lines = "".join(
+        f"<tr><th>{_text(row[0])}</th><td><b>{_text(row[1])}</b></td>"
+        + "".join(f"<td>{_text(cell)}</td>" for cell in row[2:])
+        + "</tr>"
+        for row in body
+    )
+    return f"<table class='trust-table'><thead><tr>{cells}</tr></thead><tbody>{lines}</tbody></table>"
+
+
+def _captions(sentences: list[str | None]) -> str:
+    return "".join(f"<p class='caption'>{_text(sentence)}</p>" for sentence in sentences if sentence)
+
+
+def _curves_svg(faith, label: str) -> str:
+    """The target's probability per step of deletion (solid) and insertion (dashed), for the map and its references,
+    in the colours the dashboard's chart uses."""
+    size, pad = CURVE_SIDE, 34
+    inner = size - 2 * pad
+    named = [("this map", faith.map), *((trust_words.reference_title(n), f) for n, f in faith.references.items())]
+    parts = [axes(size, pad, "pixels removed or restored", f"p({label})")]
+    for index, (title, curve) in enumerate(named):
+        colour = trust_words.CURVE_COLOURS[index % len(trust_words.CURVE_COLOURS)]
+        for values, dash in ((curve.deletion, ""), (curve.insertion, " stroke-dasharray='4 3'")):
+            points = " ".join(
+                f"{pad + x * inner:.1f},{size - pad - float(y) * inner:.1f}"
+                for x, y in zip(curve.fractions, values, strict=True)
+            )
+            parts.append(f"<polyline points='{points}' fill='none' stroke='{colour}' stroke-width='1.6'{dash}/>")
+        # The legend above the frame, two names a line.
+        parts.append(
+            f"<text x='{pad + 96 * (index % 2)}' y='{11 + 11 * (index // 2)}' font-size='10' fill='{colour}'>"
+            f"▬ {_text(title)}</text>"
+        )
+    caption = f"p({label}) as {trust_words.curve_axis_title(faith.map.substrate)}."
+    return figure(size, parts, caption)
+
+
+def _image_section(
+    c: Comparison, i: int, image: DecodedImage, limits: dict, scale: str, opacity: float, curves: bool = True
+) -> str:
     """One image: the picture, every model's predictions, then per method its colour bar and each model's overlay
-    (colour limits from `limits[method][(model, i)]`, on the colour scale `scale`) and how much they agree."""
+    (colour limits from `limits[method][(model, i)]`, on the colour scale `scale`), its trust checks where the
+    comparison holds them, and how much they agree."""
     truth = c.true_labels[i] if i < len(c.true_labels) else None
     true_box = c.true_boxes[i] if i < len(c.true_boxes) else None
     predictions = "".join(
@@ -135,11 +247,14 @@ def _image_section(c: Comparison, i: int, image: DecodedImage, limits: dict, sca
                 if is_blank(result.map)
                 else ""
             )
-            figures.append(
+            shown = (
                 f"<figure>{_picture(picture, f'{spec.name} {method}')}<figcaption>{_text(spec.name)} · explaining "
                 f"“{_text(result.target_label)}” · {_text(limit_caption(result.map, limit, chosen.signed, scale))}"
                 f"</figcaption>{blank}</figure>"
             )
+            if c.trust:
+                shown = f"<div class='column'>{shown}{_trust_block(c.trust[(spec.name, method)][i], curves)}</div>"
+            figures.append(shown)
         scores = ""
         if c.pair:
             s = c.agreements(method)[i]
@@ -222,6 +337,13 @@ def _parameters_section(c: Comparison, scale: str) -> str:
     ]
     if c.pair:
         notes.append(f"Top-region agreement uses the {c.percent:g}% strongest pixels of each map.")
+    if c.trust:
+        faith = next(iter(c.trust.values()))[0].faithfulness
+        notes.append(
+            "Deletion and insertion: the target's probability as the pixels the map ranks first are removed, or "
+            "restored to an image with none of them; the area under each curve. "
+            + trust_words.substrate_sentence(faith)
+        )
     return (
         f"<section class='parameters'><h2>Parameters</h2><table>{rows}</table>"
         f"<ul>{''.join(f'<li>{_text(n)}</li>' for n in notes)}</ul></section>"
@@ -254,7 +376,12 @@ def _text(value) -> str:
 
 
 @functools.cache
-def _page_template() -> tuple[Template, str]:
-    """The page (template.html, with $title, $style and $body) and its style sheet, read once."""
+def _page_template() -> tuple[Template, str, str]:
+    """The page (template.html, with $title, $style and $body), its style sheet and the trust checks' (trust.css),
+    read once."""
     folder = Path(__file__).parent
-    return Template((folder / "template.html").read_text("utf-8")), (folder / "style.css").read_text("utf-8")
+    return (
+        Template((folder / "template.html").read_text("utf-8")),
+        (folder / "style.css").read_text("utf-8"),
+        (folder / "trust.css").read_text("utf-8"),
+    )

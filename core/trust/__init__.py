@@ -10,9 +10,51 @@ before running (`*_passes`) and take a `progress(done, total)` callback and a `s
 batches. docs/methods.md says how to read each number.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 from core.trust.common import Progress, StopCheck, Stopped, centre_blob, random_maps
 
-__all__ = ["Progress", "StopCheck", "Stopped", "batch_localisation", "batch_metrics", "centre_blob", "random_maps"]
+__all__ = [
+    "Progress",
+    "StopCheck",
+    "Stopped",
+    "TrustResult",
+    "batch_localisation",
+    "batch_metrics",
+    "centre_blob",
+    "check_map",
+    "random_maps",
+]
+
+
+@dataclass(frozen=True)
+class TrustResult:
+    """One map's checks: faithfulness (core.trust.faithfulness.FaithfulnessReport) and, where the truth is known,
+    localisation (core.trust.localisation.LocalisationReport, else None); `target_label` names the class explained."""
+
+    faithfulness: object
+    localisation: object | None
+    target_label: str
+
+
+def check_map(model, pixels, result, truth=None, *, steps: int = 20, substrate: str = "blur", tol: float = 0.9,
+              progress: Progress | None = None, should_stop: StopCheck | None = None) -> TrustResult:  # fmt: skip
+    """The checks of one explanation (core.explain.Explanation) of an image (`pixels`, the image's own 0..255
+    (H, W, C)): deletion and insertion on the model-sized image beside random maps and a centred blob, and, with a
+    `truth` (core.trust.localisation.Truth on the image's grid), localisation. Costs
+    `faithfulness.report_passes(0, steps)` model passes."""
+    from core.trust.faithfulness import faithfulness_report
+    from core.trust.localisation import localisation_report
+
+    model_pixels = model.spec.resize([pixels])[0]
+    faith = faithfulness_report(
+        model, model_pixels, result.target, result.map, steps=steps, substrate=substrate, progress=progress,
+        should_stop=should_stop,
+    )  # fmt: skip
+    local = None if truth is None else localisation_report(result.map, truth, tol=tol)
+    return TrustResult(faith, local, result.target_label)
 
 
 def batch_metrics(model, pixels, targets, maps, method: str) -> list[dict[str, float]]:
@@ -21,37 +63,26 @@ def batch_metrics(model, pixels, targets, maps, method: str) -> list[dict[str, f
     carries its own reference. `pixels` model-sized 0..255 (N, H, W, C), `targets` class indices, `maps` (N, H, W);
     `method` names the maps' method (the numbers do not depend on it)."""
     from core.trust.faithfulness import faithfulness_report
+    from core.trust.summary import trust_numbers
 
-    rows = []
-    for image, target, raw in zip(pixels, targets, maps, strict=True):
-        report = faithfulness_report(model, image, int(target), raw)
-        row = {"deletion_auc": report.map.deletion_auc, "insertion_auc": report.map.insertion_auc}
-        for name in ("random", "centre"):
-            row[f"deletion_auc_{name}"] = report.references[name].deletion_auc
-            row[f"insertion_auc_{name}"] = report.references[name].insertion_auc
-        rows.append(row)
-    return rows
+    return [
+        trust_numbers(faithfulness_report(model, image, int(target), raw))
+        for image, target, raw in zip(pixels, targets, maps, strict=True)
+    ]
 
 
 def batch_localisation(raw, truth) -> dict[str, float]:
     """The localisation numbers a batch run with `--metrics` stores for an image whose truth is known
-    (core.trust.localisation.Truth; {} for None): whether the map's maximum hits the box (`pointing_hit`, 1 or 0)
-    beside the chance that a random pixel does (`pointing_hit_uniform`), the share of its positive mass in the box
-    (`energy_in_box`) beside the box's area fraction (`energy_in_box_uniform`, what a uniform map scores), the IoU
-    of the box fitted to it (`box_iou`) and, for a generated image with part masks, the share on each part,
-    distractors and background (`part_NAME`). `raw` is the map on any grid; it is resized to the truth's image."""
-    from core.trust.localisation import box_area_fraction, localisation, pointing_chance, pointing_tolerance
+    (core.trust.localisation.Truth; {} for None): `core.trust.summary.localisation_numbers` (the pointing hit, the
+    energy in the box and the fitted box's IoU, each beside a uniform map's, and the share on the dog beside its
+    area) and, for a generated image with part masks, the share on each part, distractors and background
+    (`part_NAME`). `raw` is the map on any grid; it is resized to the truth's image."""
+    from core.trust.localisation import localisation, uniform_reference
+    from core.trust.summary import localisation_numbers
 
     if truth is None:
         return {}
     found = localisation(raw, truth)
-    height, width = truth.size
-    box = tuple(float(v) for v in truth.box)
-    return {
-        "pointing_hit": found.pointing_hit,
-        "pointing_hit_uniform": pointing_chance(box, height, width, pointing_tolerance(height, width)),
-        "energy_in_box": found.energy_in_box,
-        "energy_in_box_uniform": box_area_fraction(box, height, width),
-        "box_iou": found.box_iou,
-        **{f"part_{name}": share for name, share in found.parts.items()},
+    return localisation_numbers(found, uniform_reference(truth)) | {
+        f"part_{name}": share for name, share in found.parts.items()
     }

@@ -233,23 +233,28 @@ def localisation_report(
 ) -> LocalisationReport:
     """A map's localisation beside a random map's (mean over `seeds`), a centred blob's and a uniform map's."""
     height, width = truth.size
-    tolerance = pointing_tolerance(height, width)
-    box = tuple(float(v) for v in truth.box)
     randoms = [localisation(noise, truth, tol=tol) for noise in random_maps(height, width, seeds)]
-    uniform = Localisation(
-        pointing_chance(box, height, width, tolerance),
-        box_area_fraction(box, height, width),
-        iou(fit_box(np.ones((height, width)), tol).box, box),
-        part_shares(np.ones((height, width)), truth),
-    )
     return LocalisationReport(
         localisation(raw, truth, tol=tol),
         {
             "random": _mean(randoms),
             "centre": localisation(centre_blob(height, width), truth, tol=tol),
-            "uniform": uniform,
+            "uniform": uniform_reference(truth, tol=tol),
         },
-        tolerance,
+        pointing_tolerance(height, width),
+    )
+
+
+def uniform_reference(truth: Truth, *, tol: float = 0.9) -> Localisation:
+    """What a uniform map scores, worked out rather than drawn: the chance that a random pixel points into the box,
+    the box's area fraction as its energy, the IoU of the box fitted to a flat map, and each part's area."""
+    height, width = truth.size
+    box = tuple(float(v) for v in truth.box)
+    return Localisation(
+        pointing_chance(box, height, width, pointing_tolerance(height, width)),
+        box_area_fraction(box, height, width),
+        iou(fit_box(np.ones((height, width)), tol).box, box),
+        part_shares(np.ones((height, width)), truth),
     )
 
 

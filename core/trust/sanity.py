@@ -148,14 +148,26 @@ def randomise_layer(layer, seed: int) -> None:
         variable.assign(np.asarray(values).astype(np.dtype(dtype)))
 
 
+def unrandomisable_sentence(model: LoadedModel) -> str | None:
+    """Why the sanity check cannot run on this model, in one sentence (its format gives no weights this app can
+    randomise: TensorFlow Lite, SavedModel), with what to do instead; None for a Keras model, where it can."""
+    if model.differentiable:
+        return None
+    from core.model_files import FORMAT_TITLES
+
+    title = FORMAT_TITLES.get(model.spec.format, model.spec.format)
+    return (
+        f"The sanity check cannot run on {model.name}: it is a {title} file, whose format does not expose weights "
+        "that can be randomised; run it on the model's .keras file instead."
+    )
+
+
 def randomised_copy(model: LoadedModel) -> LoadedModel:
     """A LoadedModel of a copy of the model's Keras network (same weights, none shared), with its own compiled
-    steps; ModelError for a format without weights this app can change."""
-    if not model.differentiable:
-        raise ModelError(
-            f"The sanity check randomises the weights of {model.name}, which its format does not expose; it needs a "
-            "Keras model (.keras or .h5)."
-        )
+    steps; ModelError (`unrandomisable_sentence`) for a format without weights this app can change."""
+    reason = unrandomisable_sentence(model)
+    if reason is not None:
+        raise ModelError(reason)
     import keras
 
     copy = keras.models.clone_model(model.model)

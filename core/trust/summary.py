@@ -13,31 +13,67 @@ def _mean(values) -> float:
     return float(np.mean(kept)) if kept else math.nan
 
 
+def trust_numbers(faith, local=None) -> dict[str, float]:
+    """One map's numbers beside their references, flat: deletion and insertion AUC with the random maps' and the
+    blob's (`faith`, a FaithfulnessReport), and with a LocalisationReport (`local`) the pointing hit with its chance,
+    the energy in the box with the box's area, the fitted box's IoU with a uniform map's and, where the parts are
+    known, the share of the map on the dog with the dog's area. What a batch row, a report's numbers and `summarise`
+    are made of."""
+    found = {"deletion_auc": faith.map.deletion_auc, "insertion_auc": faith.map.insertion_auc}
+    for name in ("random", "centre"):
+        found[f"deletion_auc_{name}"] = faith.references[name].deletion_auc
+        found[f"insertion_auc_{name}"] = faith.references[name].insertion_auc
+    if local is not None:
+        found |= localisation_numbers(local.map, local.references["uniform"])
+    return found
+
+
+# The numbers above that are references (what random maps, a centred blob or a uniform map score), not the map's own.
+REFERENCES = ("_random", "_centre", "pointing_chance", "box_area", "box_iou_uniform", "dog_area")
+
+
+def is_reference(name: str) -> bool:
+    """Whether a number of `trust_numbers` (or a column named after one) is a reference rather than the map's own."""
+    return name.endswith(REFERENCES)
+
+
+def localisation_numbers(found, uniform) -> dict[str, float]:
+    """A map's localisation (core.trust.localisation.Localisation) beside a uniform map's: the pointing hit with its
+    chance, the energy in the box with the box's area, the fitted box's IoU with a flat map's and, where the parts
+    are known, the share of the map on the dog with the dog's area."""
+    numbers = {
+        "pointing_hit": found.pointing_hit,
+        "pointing_chance": uniform.pointing_hit,
+        "energy_in_box": found.energy_in_box,
+        "box_area": uniform.energy_in_box,
+        "box_iou": found.box_iou,
+        "box_iou_uniform": uniform.box_iou,
+    }
+    if found.parts:
+        numbers |= {"share_on_dog": _on_dog(found.parts), "dog_area": _on_dog(uniform.parts)}
+    return numbers
+
+
 def summarise(checks: list) -> dict[str, float]:
     """Means over images of (faithfulness report, localisation report or None) pairs: deletion and insertion AUC
     with the random maps' and the blob's, and over the images with a known box the pointing-game accuracy with its
     chance, the energy in the box with the box's area, and the share of the map on the dog with the dog's area."""
-    faiths = [faith for faith, _ in checks]
-    locals_ = [local for _, local in checks if local is not None]
-    found = {
-        "images": len(checks),
-        "deletion_auc": _mean(f.map.deletion_auc for f in faiths),
-        "deletion_auc_random": _mean(f.references["random"].deletion_auc for f in faiths),
-        "deletion_auc_centre": _mean(f.references["centre"].deletion_auc for f in faiths),
-        "insertion_auc": _mean(f.map.insertion_auc for f in faiths),
-        "insertion_auc_random": _mean(f.references["random"].insertion_auc for f in faiths),
-        "insertion_auc_centre": _mean(f.references["centre"].insertion_auc for f in faiths),
-        "with_box": len(locals_),
-    }
-    if locals_:
-        dog = [(_on_dog(r.map.parts), _on_dog(r.references["uniform"].parts)) for r in locals_ if r.map.parts]
+    rows = [trust_numbers(faith, local) for faith, local in checks]
+    located = [row for row in rows if "pointing_hit" in row]
+    found = {"images": len(checks)}
+    for name in ("deletion_auc", "deletion_auc_random", "deletion_auc_centre"):
+        found[name] = _mean(row[name] for row in rows)
+    for name in ("insertion_auc", "insertion_auc_random", "insertion_auc_centre"):
+        found[name] = _mean(row[name] for row in rows)
+    found["with_box"] = len(located)
+    if located:
         found |= {
-            "pointing_accuracy": _mean(r.map.pointing_hit for r in locals_),
-            "pointing_chance": _mean(r.references["uniform"].pointing_hit for r in locals_),
-            "energy_in_box": _mean(r.map.energy_in_box for r in locals_),
-            "box_area": _mean(r.references["uniform"].energy_in_box for r in locals_),
-            "share_on_dog": _mean(d for d, _ in dog),
-            "dog_area": _mean(a for _, a in dog),
+            "pointing_accuracy": _mean(row["pointing_hit"] for row in located),
+            "pointing_chance": _mean(row["pointing_chance"] for row in located),
+            "energy_in_box": _mean(row["energy_in_box"] for row in located),
+            "box_area": _mean(row["box_area"] for row in located),
+            "share_on_dog": _mean(row["share_on_dog"] for row in located if "share_on_dog" in row),
+            "dog_area": _mean(row["dog_area"] for row in located if "dog_area" in row),
         }
     return found
 
@@ -93,8 +129,7 @@ def trust_over_set(models: list, labelled, method: str, *, count: int = 20, step
     from core.errors import UserError
     from core.evaluation.data import load_image
     from core.explain import explain_images
-    from core.trust.faithfulness import faithfulness_report
-    from core.trust.localisation import localisation_report
+    from core.trust import check_map
 
     chosen = spread(count, len(labelled.images))
     per_model = {}
@@ -107,10 +142,9 @@ def trust_over_set(models: list, labelled, method: str, *, count: int = 20, step
             except UserError:
                 continue
             result = explain_images(model, [image.pixels], method)[0]
-            pixels = model.spec.resize([image.pixels])[0]
-            faith = faithfulness_report(model, pixels, result.target, result.map, steps=steps, substrate=substrate)
             truth = labelled_truth(labelled.images[index], *image.pixels.shape[:2])
-            pairs.append((faith, None if truth is None else localisation_report(result.map, truth)))
+            checks = check_map(model, image.pixels, result, truth, steps=steps, substrate=substrate)
+            pairs.append((checks.faithfulness, checks.localisation))
             done += 1
             if progress is not None:
                 progress(done, len(chosen) * len(models))

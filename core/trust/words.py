@@ -21,6 +21,71 @@ def reference_title(name: str) -> str:
     return REFERENCE_TITLES.get(name, name)
 
 
+# The curves of the map and of its references, in this order (the map in the pages' highlight colour; the references
+# in greys and blues), and what each substrate is called on a chart's axis.
+CURVE_COLOURS = ("#e4572e", "#9aa5b1", "#4c78a8", "#72b7b2")
+SUBSTRATE_SHORT = {"blur": "blurred", "black": "black", "mean": "mean colour"}
+
+
+def curve_axis_title(substrate: str) -> str:
+    return f"pixels removed (solid) or restored (dashed); removed: {SUBSTRATE_SHORT.get(substrate, substrate)}"
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    """A score to `digits` decimals; a dash for one that does not exist (None or NaN)."""
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def hit_word(value: float) -> str:
+    return "hit" if value >= 1 else "miss"
+
+
+def faithfulness_rows(report: FaithfulnessReport) -> list[list[str]]:
+    """The deletion and insertion table as text: a heading row ("", "this map", each reference's title), then the
+    deletion AUC and the insertion AUC of the map and of each reference."""
+    return [
+        _heading(report),
+        _row(report, "Deletion AUC ↓", "deletion_auc"),
+        _row(report, "Insertion AUC ↑", "insertion_auc"),
+    ]
+
+
+def localisation_rows(report: LocalisationReport) -> list[list[str]]:
+    """The localisation table as text: a heading row, then the pointing game (a hit or a miss; for the random maps
+    their share of hits, for a uniform map the chance of a hit), the energy in the box and the fitted box's IoU of the
+    map and of each reference."""
+
+    def pointing(name: str) -> str:
+        share = report.references[name].pointing_hit
+        return f"{share:.0%} {'chance' if name == 'uniform' else 'hits'}" if name != "centre" else hit_word(share)
+
+    return [
+        _heading(report),
+        ["Pointing game", hit_word(report.map.pointing_hit), *(pointing(name) for name in report.references)],
+        _row(report, "Energy in the box", "energy_in_box"),
+        _row(report, "Box IoU", "box_iou"),
+    ]
+
+
+def _heading(report) -> list[str]:
+    return ["", "this map", *(reference_title(name) for name in report.references)]
+
+
+def _row(report, title: str, score: str) -> list[str]:
+    """`title`, then the map's `score` and each reference's."""
+    return [title, *(number(getattr(found, score)) for found in (report.map, *report.references.values()))]
+
+
+def parts_rows(report: LocalisationReport) -> list[list[str]]:
+    """The share of the map's positive weight on each part beside the part's share of the image (what a uniform map
+    puts there), as text with a heading row; empty without parts."""
+    areas = report.references["uniform"].parts
+    rows = [
+        [part, f"{share:.0%}", f"{areas.get(part, 0.0):.0%}"] for part, share in report.map.parts.items() if _is(share)
+    ]
+    return [["part", "this map", "its area (uniform map)"], *rows] if rows else []
+
+
 def _is(value: float) -> bool:
     return value is not None and not math.isnan(value)
 

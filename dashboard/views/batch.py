@@ -6,6 +6,7 @@ import streamlit as st
 from core.batch.results import filtered, inside, summary
 from core.errors import UserError
 from core.explain import METHODS
+from core.trust.summary import is_reference
 from dashboard import state
 
 st.title("Batch results")
@@ -49,7 +50,7 @@ with filters:
     statuses = st.multiselect("Status", ["ok", "error"], key="batch_status", placeholder="both")
     # A range per number of the map itself; the references (random maps, a blob, a uniform map) are for reading a
     # row beside its own numbers, not for filtering, and the part shares wait in an expander.
-    own = [c for c in results.metrics if not c.endswith(("_random", "_centre", "_uniform"))]
+    own = [c for c in results.metrics if not is_reference(c)]
     parts = [c for c in own if c.startswith("metric_part_")]
     ranges = {}
     for place, columns in [(st, ["probability", *[c for c in own if c not in parts]]),

@@ -50,9 +50,10 @@ def all_labels(models: list[str]) -> list[str]:
     return labels
 
 
-def comparison(images, models: list[str], results: dict, params: dict, percent: float = 10.0):
+def comparison(images, models: list[str], results: dict, params: dict, percent: float = 10.0, checks=None):
     """A core `Comparison` from this page's cached results: `results[method][(model, row)]` and
-    `params[method]`, so the report and the downloads show exactly what the page shows."""
+    `params[method]`, and the trust checks `checks[(model, row, method)]` (dashboard.trust_panels.run_trust_items)
+    where asked for, so the report and the downloads show exactly what the page shows."""
     from core.report import Comparison
 
     hashes = tuple(selected.image.sha256 for selected in images)
@@ -71,6 +72,13 @@ def comparison(images, models: list[str], results: dict, params: dict, percent: 
         percent=percent,
         true_labels=tuple(selected.label for selected in images),
         true_boxes=tuple(selected.box for selected in images),
+        trust={
+            (name, method): [checks[(name, row, method)] for row in range(len(images))]
+            for method in results
+            for name in models
+        }
+        if checks
+        else {},
     )
 
 

@@ -5,13 +5,14 @@ import streamlit as st
 
 from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.explain import METHODS
-from dashboard import components, state
+from dashboard import components, state, trust_panels
 from dashboard.views.common import comparison, images_and_models
 
 st.title("Report")
 st.caption(
     "One HTML file with the images, each model's predictions, the overlays and boxes of the methods you pick, how "
-    "much the models agree, the parameters and the model cards. It opens offline in any browser and prints to PDF."
+    "much the models agree, the parameters and the model cards; on request, whether each map can be trusted. It opens "
+    "offline in any browser and prints to PDF."
 )
 
 images, models = images_and_models()
@@ -39,6 +40,8 @@ st.caption(
     f"{len(images)} image{'s' if len(images) != 1 else ''} (chosen in the sidebar) · "
     f"{' vs '.join(models)} · each method with its default parameters."
 )
+trust = trust_panels.trust_controls("report")
+trust_notice = st.container()
 if not methods:
     st.info("Pick at least one method.")
     st.stop()
@@ -51,7 +54,19 @@ for method in methods:
         st.stop()  # waiting for a click on a slow method, or it failed (the page says which)
     results[method] = found
 
-report = comparison(images, models, results, {m: METHODS[m].defaults for m in methods}, percent)
+checks = None
+if trust is not None:
+    items = [
+        (name, row, selected, results[method][(name, row)], method, METHODS[method].defaults, {})
+        for method in methods
+        for name in models
+        for row, selected in enumerate(images)
+    ]
+    with trust_notice:
+        checks = trust_panels.run_trust_items(items, trust, key="report")
+    if checks is None:
+        st.stop()  # waiting for the click, or stopped: the report waits for the checks it was asked to hold
+report = comparison(images, models, results, {m: METHODS[m].defaults for m in methods}, percent, checks)
 if report.pair:
     words = {key: score.read(percent) for key, score in SCORES.items()}  # (label, reading, detail)
     st.subheader("Agreement, mean over the images")
@@ -80,14 +95,30 @@ if report.pair:
         },
     )
     st.caption(" ".join(f"**{label}**: {reading}" for label, reading, _ in words.values()))
+if report.trust:
+    st.subheader("Can the maps be trusted? Means over the images")
+    st.html(trust_panels.STYLE)
+    st.container(key="report_trust_faithfulness").markdown(
+        trust_panels.summary_table(
+            {f"{name} · {METHODS[method].title}": means for method, by_model in report.trust_summary().items()
+             for name, means in by_model.items()}
+        ),
+        help=trust_panels.substrate_sentence_of({key: found[0] for key, found in report.trust.items()}),
+    )  # fmt: skip
+    st.caption(
+        "Bold: the maps; in brackets their references. A map is better than chance where its deletion AUC is lower "
+        "and its insertion AUC, pointing game, energy and share on the dog higher than the references'. The report "
+        "holds each map's numbers with a sentence on how to read each."
+    )
 key = (
     tuple(selected.image.sha256 for selected in images),
     tuple(models),
     tuple(methods),
     percent,
     shared,
+    None if trust is None else (trust.substrate, trust.steps, trust.curves),
 )
-html = state.report_html(key, report, shared, 0.6)
+html = state.report_html(key, report, shared, 0.6, curves=trust is not None and trust.curves)
 components.report_downloads(report, shared=shared, stem="explanation-report", html=html)
 st.subheader("Preview")
 st.caption("The report exactly as it downloads; scroll inside the frame.")
