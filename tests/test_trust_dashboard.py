@@ -183,6 +183,7 @@ def test_the_presentation_tells_the_story_of_the_honest_model_and_the_cheating_o
     assert [h.split(":")[0] for h in headings] == ["demo-efficientnet", "demo-shortcut"]
     assert headings[0].startswith("demo-efficientnet: other dog") and headings[1].startswith("demo-shortcut: dachshund")
     method = app.pills(key="present_method").value
+    assert method == "shap"  # the story switches to the method that shows the cheat most plainly
     shares = {}
     for name in ("demo-efficientnet", "demo-shortcut"):
         model = load_model(name)
@@ -191,7 +192,7 @@ def test_the_presentation_tells_the_story_of_the_honest_model_and_the_cheating_o
     (sentence,) = [m.value for m in app.markdown if m.value.startswith("**The honest model and the cheating one.**")]
     assert f"demo-shortcut says **dachshund** (100%), {shares['demo-shortcut']:.0%} of its map on the logo" in sentence
     assert f"demo-efficientnet says **other dog** (99%), {shares['demo-efficientnet']:.0%} of its map on" in sentence
-    assert shares["demo-shortcut"] > 3 * shares["demo-efficientnet"]  # the story holds for this picture
+    assert shares["demo-shortcut"] > 0.5 > 10 * shares["demo-efficientnet"]  # most of the cheat's map on the logo
 
 
 def test_compare_scores_each_models_map_beside_the_other_models_map_on_the_same_model():

@@ -81,6 +81,13 @@ def _story_sentence(selected, results: dict | None, method: str) -> str:
     )
 
 
+def _story_method(story_index: int | None) -> None:
+    """Choosing the story switches to SHAP: it shows the cheat most plainly (most of demo-shortcut's map on the logo,
+    which gradient maps, spread over every pixel that could matter, do not); any method can be chosen after."""
+    if story_index is not None and st.session_state.get("present_images") == story_index:
+        st.session_state["present_method"] = "shap"
+
+
 def _short_title(method: str) -> str:
     """A method's title without its technical variant: 'SHAP (partition, blur masker)' -> 'SHAP'."""
     return METHODS[method].title.split(" (")[0]
@@ -124,6 +131,8 @@ choice = controls[0].pills(
     key="present_images",
     persist_state="session",
     wrap=True,
+    on_change=_story_method,
+    args=(len(pictures) - 1 if story else None,),
 )
 method = controls[1].pills(
     "Explanation",
