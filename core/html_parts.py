@@ -4,7 +4,21 @@ checks' means beside their references."""
 
 from __future__ import annotations
 
+import functools
 import html
+from pathlib import Path
+from string import Template
+
+
+def document(title: str, style: str, body: str, made_by: str = "") -> str:
+    """The whole self-contained page (core/page.html): `style` inline, `body` as is, the title escaped; `made_by`
+    adds to the footer's "Made by the classifier-explanations dashboard" (e.g. " (python -m core evaluate)")."""
+    return _page().substitute(title=_text(title), style=style, body=body, made_by=_text(made_by))
+
+
+@functools.cache
+def _page() -> Template:
+    return Template((Path(__file__).parent / "page.html").read_text("utf-8"))
 
 
 def figure(size: int, parts: list[str], caption: str) -> str:

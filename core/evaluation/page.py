@@ -10,7 +10,6 @@ import html
 import io
 from datetime import UTC, datetime
 from pathlib import Path
-from string import Template
 
 import numpy as np
 
@@ -18,7 +17,7 @@ from core.errors import UserError
 from core.evaluation import words
 from core.evaluation.data import load_image
 from core.evaluation.results import GALLERY_SIZE, Evaluation, ModelEvaluation
-from core.html_parts import axes, figure, trust_means_table
+from core.html_parts import axes, document, figure, trust_means_table
 
 THUMBNAIL_SIDE = 112
 COLOURS = ("#e4572e", "#2e86ab")  # model A, model B
@@ -62,8 +61,7 @@ def render_evaluation(
     if e.scored.unreadable:
         rows = "".join(f"<li><b>{_text(n)}</b>: {_text(r)}</li>" for n, r in e.scored.unreadable[:200])
         parts.append(f"<section><h2>Images that could not be read</h2><ul>{rows}</ul></section>")
-    template, style = _page_template()
-    return template.substitute(title=_text(title), style=style, body="\n".join(parts))
+    return document(title, _style(), "\n".join(parts), " (python -m core evaluate)")
 
 
 def _readings(readings: list[words.Reading]) -> str:
@@ -254,9 +252,8 @@ def _text(value) -> str:
 
 
 @functools.cache
-def _page_template() -> tuple[Template, str]:
-    folder = Path(__file__).parent
-    return Template((folder / "template.html").read_text("utf-8")), (folder / "style.css").read_text("utf-8")
+def _style() -> str:
+    return (Path(__file__).parent / "style.css").read_text("utf-8")
 
 
 def _trust_section(trust: dict) -> str:

@@ -1,5 +1,5 @@
 """The HTML report of a comparison: one self-contained file. Every picture is embedded as a data URI,
-the style (style.css) is inline in the page (template.html), nothing is fetched, and it prints cleanly to PDF.
+the style (style.css) is inline in the page (core/page.html), nothing is fetched, and it prints cleanly to PDF.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import functools
 import html
 import io
 from pathlib import Path
-from string import Template
 
 import numpy as np
 
@@ -17,7 +16,7 @@ from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.classify import Prediction
 from core.explain import METHODS, Explanation
 from core.familiarity import assess, calibration_of
-from core.html_parts import axes, figure, trust_means_table
+from core.html_parts import axes, document, figure, trust_means_table
 from core.images import DecodedImage
 from core.render import (
     PER_IMAGE,
@@ -81,9 +80,8 @@ def render_report(
         parts.append(_image_section(c, i, image, limits, scale, opacity, curves))
     parts.append(_models_section(c))
     parts.append(_parameters_section(c, scale))
-    template, style, trust_style = _page_template()
-    style += trust_style if c.trust else ""
-    return template.substitute(title=_text(title), style=style, body="\n".join(parts))
+    style, trust_style = _styles()
+    return document(title, style + (trust_style if c.trust else ""), "\n".join(parts))
 
 
 def _summary(c: Comparison) -> str:
@@ -376,12 +374,7 @@ def _text(value) -> str:
 
 
 @functools.cache
-def _page_template() -> tuple[Template, str, str]:
-    """The page (template.html, with $title, $style and $body), its style sheet and the trust checks' (trust.css),
-    read once."""
+def _styles() -> tuple[str, str]:
+    """The report's style sheet and the trust checks' (trust.css), read once."""
     folder = Path(__file__).parent
-    return (
-        Template((folder / "template.html").read_text("utf-8")),
-        (folder / "style.css").read_text("utf-8"),
-        (folder / "trust.css").read_text("utf-8"),
-    )
+    return (folder / "style.css").read_text("utf-8"), (folder / "trust.css").read_text("utf-8")
