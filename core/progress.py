@@ -15,6 +15,24 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
 
+class Pace:
+    """Images per second and the seconds left, for a progress record with `done` and `total` images and the
+    `seconds` it has run (mixed into the batch run's and the evaluation's)."""
+
+    done: int
+    total: int
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> float:
+        rate = self.images_per_second
+        return (self.total - self.done) / rate if rate > 0 else float("nan")
+
+
 class Stopped(Exception):
     """The computation was stopped on request; nothing it computed is returned."""
 

@@ -14,12 +14,13 @@ from core.batch import table
 from core.batch.inputs import BatchImage
 from core.batch.job import Job
 from core.errors import UserError
+from core.progress import Pace
 
 ENGINES = ("local", "ray")
 
 
 @dataclass
-class Progress:
+class Progress(Pace):
     """How far a run is: images finished of those it computes, rows that failed, and the pace so far."""
 
     done: int = 0
@@ -29,15 +30,6 @@ class Progress:
     seconds: float = 0.0
     # (seconds since the start, images done) at each finished chunk: the benchmark's steady state
     timeline: list[tuple[float, int]] = field(default_factory=list)
-
-    @property
-    def images_per_second(self) -> float:
-        return self.done / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def seconds_left(self) -> float:
-        rate = self.images_per_second
-        return (self.total - self.done) / rate if rate > 0 else float("nan")
 
     def sentence(self) -> str:
         left = f", about {self.seconds_left:.0f} s left" if 0 < self.done < self.total else ""

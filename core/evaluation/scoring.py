@@ -25,6 +25,7 @@ from core.errors import UserError
 from core.evaluation.data import LabelledImage, LabelledSet
 from core.images import decode_image
 from core.memory import guard
+from core.progress import Pace
 from core.scoring import LoadedModel
 from core.spec import ModelSpec
 
@@ -96,22 +97,13 @@ class ScoreCache:
 
 
 @dataclass(frozen=True)
-class Progress:
+class Progress(Pace):
     """How far a scoring run is: images done of the total, and the pace so far."""
 
     done: int
     total: int
     seconds: float
     scored: int  # images some model scored in this run (the others came from the cache)
-
-    @property
-    def images_per_second(self) -> float:
-        return self.done / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def seconds_left(self) -> float:
-        rate = self.images_per_second
-        return (self.total - self.done) / rate if rate > 0 else float("nan")
 
 
 @dataclass(frozen=True)
