@@ -636,13 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(explain)
     explain.add_argument("--method", required=True, help="method name (the methods are listed below)")
     explain.add_argument("--target", help="class label to explain (default: the predicted class)")
-    explain.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="method parameter, e.g. num_samples=200 (repeatable; each method's are listed below)",
-    )
+    _add_param_option(explain, "method parameter, e.g. num_samples=200 (repeatable; each method's are listed below)")
     explain.add_argument("--tol", type=float, default=0.9, help="share of saliency mass the box keeps per side")
     _add_metric_options(explain)
     explain.add_argument("--out", type=Path, required=True, help="folder for the results")
@@ -658,9 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(sanity)
     sanity.add_argument("--method", required=True, help="method name (the methods are listed below)")
     sanity.add_argument("--target", help="class label to explain (default: the predicted class)")
-    sanity.add_argument(
-        "--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter (repeatable)"
-    )
+    _add_param_option(sanity, "method parameter (repeatable)")
     sanity.add_argument(
         "--steps", type=int, default=10, help="groups of layers randomised in turn, the top layer first (default 10)"
     )
@@ -679,13 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--method", action="append", required=True, help="method name (repeatable; the methods are listed below)"
     )
-    report.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="parameter for the chosen methods that have it (repeatable; listed below)",
-    )
+    _add_param_option(report, "parameter for the chosen methods that have it (repeatable; listed below)")
     report.add_argument("--top-percent", type=float, default=10.0, help="k of the top-k%% region agreement")
     report.add_argument(
         "--shared-scale",
@@ -751,13 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--model", action="append", required=True, help="model name or file/folder (repeatable)")
     _add_model_options(batch)
     batch.add_argument("--method", action="append", required=True, help="method name (repeatable; listed below)")
-    batch.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="parameter for the chosen methods that have it (repeatable; listed below)",
-    )
+    _add_param_option(batch, "parameter for the chosen methods that have it (repeatable; listed below)")
     batch.add_argument(
         "--data",
         required=True,
@@ -850,6 +830,10 @@ def build_parser() -> argparse.ArgumentParser:
             kind.add_argument("images", nargs="+", metavar="IMAGE")
         kind.set_defaults(run=command_visualise, **({} if what in ("features", "patches") else {"images": []}))
     return parser
+
+
+def _add_param_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help=help)
 
 
 def _add_metric_options(parser: argparse.ArgumentParser) -> None:
