@@ -391,7 +391,7 @@ def command_evaluate(args: argparse.Namespace) -> None:
         "out": str(args.out),
     }
     if evaluation.pair:
-        summary["mcnemar_p"] = round(evaluation.agreement.mcnemar_p, 6)
+        summary["mcnemar_p"] = float(f"{evaluation.agreement.mcnemar_p:.3g}")  # 3 significant figures, never 0
     print(json.dumps(summary), flush=True)
 
 
