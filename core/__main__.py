@@ -95,7 +95,7 @@ def command_quantise(args: argparse.Namespace) -> None:
 
 def command_classify(args: argparse.Namespace) -> None:
     from core.classify import as_json, classify
-    from core.familiarity import assess
+    from core.familiarity import assess_predictions
     from core.scoring import load_model
 
     specs = [_resolve_model(name, args) for name in args.model]  # unknown models fail before any image is read
@@ -104,21 +104,27 @@ def command_classify(args: argparse.Namespace) -> None:
         model = load_model(spec)
         results = classify(model, [image.pixels for image in images], args.top)
         for path, predictions in zip(args.images, results, strict=True):
-            familiarity = assess(predictions[0].probability, spec.card, len(spec.labels))
+            familiarity = assess_predictions(predictions, spec)
             line = {"image": path, "model": spec.name, "predictions": as_json(predictions), **familiarity.as_json()}
             print(json.dumps(line), flush=True)
 
 
 def command_calibrate(args: argparse.Namespace) -> None:
-    from core.familiarity import calibrate_on_generated, write_to_card
+    from dataclasses import asdict
+
+    from core.familiarity import calibrate_on_generated, features_path, write_to_card
     from core.model_files import card_path
     from core.scoring import load_model
 
     spec = _resolve_model(args.model, args)
-    calibration = calibrate_on_generated(load_model(spec), args.seed, args.count)
+    model = load_model(spec)
+    calibration, features = calibrate_on_generated(model, args.seed, args.count, args.fit_seed, args.fit_count)
     if args.write:
-        write_to_card(card_path(spec.path), calibration)
-    print(json.dumps({"model": spec.name, **calibration.as_card()}), flush=True)
+        write_to_card(card_path(spec.path), calibration, features)
+    printed = None if features is None else {**asdict(features.usual), "ceiling": round(features.usual.ceiling, 4)}
+    if printed is not None and args.write:
+        printed |= {"file": str(features_path(card_path(spec.path))), "shrinkage": round(features.space.shrinkage, 4)}
+    print(json.dumps({"model": spec.name, **calibration.as_card(), "features": printed}), flush=True)
 
 
 def _parse_params(pairs: list[str]) -> dict[str, str]:
@@ -777,13 +783,22 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = commands.add_parser(
         "calibrate",
         help="measure a model's usual confidence on generated dog pictures, the floor below which an image is "
-        "flagged as unusual (docs/methods.md#unfamiliar-images)",
+        "flagged as unusual, and the usual distance of their features from those it learned from, the ceiling "
+        "beyond which it is (docs/methods.md#unfamiliar-images)",
     )
     calibrate.add_argument("--model", required=True, help="model name or model file/folder")
     _add_model_options(calibrate)
     calibrate.add_argument("--seed", type=int, default=2, help="generated set (the bundled models were validated on 2)")
     calibrate.add_argument("--count", type=int, default=1000, help="number of generated pictures")
-    calibrate.add_argument("--write", action="store_true", help="write the result into the model's card")
+    calibrate.add_argument(
+        "--fit-seed", type=int, default=1, help="generated set of the feature means (the bundled models learned from 1)"
+    )
+    calibrate.add_argument(
+        "--fit-count", type=int, default=1000, help="pictures the feature means and covariance come from (0: none)"
+    )
+    calibrate.add_argument(
+        "--write", action="store_true", help="write the result into the model's card, the features beside it"
+    )
     calibrate.set_defaults(run=command_calibrate)
     layers = commands.add_parser("layers", help="print the layers the inside-the-model pages offer, as JSON")
     layers.add_argument("--model", required=True, help="model name or model file/folder")

@@ -25,11 +25,24 @@ def top_k(probabilities: np.ndarray, labels: tuple[str, ...], k: int) -> list[Pr
     return [Prediction(labels[i], float(probabilities[i]), int(i)) for i in order]
 
 
-def classify(model: LoadedModel, images: list[np.ndarray], k: int = MAX_TOP_K) -> list[list[Prediction]]:
-    """Top-k predictions for each RGB uint8 image, from one batched model pass."""
+class Ranking(list):
+    """One image's top classes (a list of Prediction, most probable first, so it reads as one), with `feature`: how
+    far the image's features lie from the pictures the model learned from (a core.familiarity.FeatureDistance;
+    None where the model has no feature calibration)."""
+
+    def __init__(self, predictions=(), feature=None) -> None:
+        super().__init__(predictions)
+        self.feature = feature
+
+
+def classify(model: LoadedModel, images: list[np.ndarray], k: int = MAX_TOP_K) -> list[Ranking]:
+    """Top-k predictions for each RGB uint8 image, and its feature distance where the model has a feature
+    calibration, from one batched model pass."""
+    from core.familiarity import probabilities_and_features
+
     with guard(f"Classifying with {model.name}"):
-        probabilities = model.probabilities(model.spec.resize(images))
-    return [top_k(row, model.spec.labels, k) for row in probabilities]
+        probabilities, features = probabilities_and_features(model, model.spec.resize(images))
+    return [Ranking(top_k(row, model.spec.labels, k), f) for row, f in zip(probabilities, features, strict=True)]
 
 
 def as_json(predictions: list[Prediction]) -> list[dict]:

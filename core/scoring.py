@@ -133,7 +133,11 @@ class LoadedModel:
 
     def probabilities(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Class probabilities (N, classes) float32 from one batched pass."""
-        return probabilities_from_scores(self.scores(pixels, batch_size), "sigmoid" if self.binary else "softmax")
+        return self.probabilities_of(self.scores(pixels, batch_size))
+
+    def probabilities_of(self, scores: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, classes) float32 from this model's class scores (N, classes)."""
+        return probabilities_from_scores(scores, "sigmoid" if self.binary else "softmax")
 
 
 _SMALLEST = 1e-30  # log of a probability that underflowed to 0 stays finite

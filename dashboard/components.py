@@ -77,25 +77,27 @@ def prediction_chart(predictions: list[Prediction], key: str) -> None:
     st.vega_lite_chart(rows, spec, width="stretch", key=key)
 
 
-def familiarity_of(model_name: str, top: Prediction):
-    """How the top prediction's confidence compares with the model's usual floor (core.familiarity)."""
-    from core.familiarity import assess
+def familiarity_of(model_name: str, predictions: list[Prediction]):
+    """How one image's top prediction compares with the model's usual confidence and, where the model has a feature
+    calibration (a core.classify.Ranking carries it), how far the image lies from the pictures it learned from
+    (core.familiarity)."""
+    from core.familiarity import assess_predictions
     from dashboard import state
 
-    spec = state.get_model(model_name).spec
-    return assess(top.probability, spec.card, len(spec.labels))
+    return assess_predictions(predictions, state.get_model(model_name).spec)
 
 
 def verdict(predictions: list[Prediction], model_name: str, *, named: bool = False, note: bool = True):
     """The top class and its probability (after the model's name where `named`), then, where `note`, one
-    sentence on whether the model is as sure as usual (`confidence_note`); returns the Familiarity, for pages
-    that put the sentence elsewhere. The prediction stays on show either way."""
+    sentence on whether the model is as sure as usual and the image like those it learned from
+    (`confidence_note`); returns the Familiarity, for pages that put the sentence elsewhere. The prediction stays
+    on show either way."""
     top = predictions[0]
-    familiarity = familiarity_of(model_name, top)
+    familiarity = familiarity_of(model_name, predictions)
     st.markdown(
         (f"**{model_name}**: {top.label}" if named else f"**{top.label}**")
         + f" · {top.probability:.1%}"
-        + ("" if familiarity.familiar else " · unusually unsure"),
+        + ("" if familiarity.familiar else f" · {familiarity.label}"),
         help=familiarity.detail(),
     )
     if note:
@@ -104,7 +106,7 @@ def verdict(predictions: list[Prediction], model_name: str, *, named: bool = Fal
 
 
 def confidence_note(model_name: str, familiarity) -> None:
-    """The familiarity sentence: a caption when the model is as sure as usual, a warning when it is not."""
+    """The familiarity sentence: a caption when the image is familiar to the model, a warning when it is not."""
     if familiarity.familiar:
         st.caption(familiarity.sentence(model_name))
     else:

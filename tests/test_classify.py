@@ -9,6 +9,7 @@ import pytest
 from core import dataset
 from core.__main__ import main
 from core.classify import classify, top_k
+from core.familiarity import feature_calibration_of
 from core.images import encode_png
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,9 +62,13 @@ def test_classify_command_prints_one_json_line_per_image_and_model(tmp_path, cap
         probabilities = [p["probability"] for p in line["predictions"]]
         assert probabilities == sorted(probabilities, reverse=True) and len(probabilities) == 2
         assert {p["label"] for p in line["predictions"]} == set(dataset.LABELS)
-        # Whether the model is as sure as usual: its top probability against the floor in its card.
+        # Whether the image is familiar to the model: its top probability against the floor in its card, and its
+        # feature distance against the ceiling in the calibration file beside it.
         floor = bundled_models[line["model"]].spec.card["familiarity"]["floor"]
-        assert line["usual_floor"] == floor and line["familiar"] == (probabilities[0] >= floor)
+        ceiling = feature_calibration_of(bundled_models[line["model"]]).usual.ceiling
+        assert line["usual_floor"] == floor and line["usual_distance_ceiling"] == round(ceiling, 4)
+        near = line["feature_distance"] <= line["usual_distance_ceiling"]
+        assert line["feature_distance"] > 0 and line["familiar"] == (probabilities[0] >= floor and near)
 
 
 def test_models_command_lists_both_bundled_models_as_ready(capsys):

@@ -467,34 +467,53 @@ def _photo_upload(app: AppTest, name: str = "chelsea") -> AppTest:
     return app
 
 
-def test_a_model_out_of_its_depth_says_so_beside_its_prediction_against_its_usual_confidence():
+def test_a_model_out_of_its_depth_says_so_beside_its_prediction_even_when_it_is_sure():
     import json
 
     from core.familiarity import calibration_of
     from core.spec import MODELS_DIR
 
     floor = calibration_of(json.loads((MODELS_DIR / "demo-resnet.json").read_text()), 2).floor
-    app = _photo_upload(_app())  # a cat: demo-resnet calls it an other dog, less sure than it usually is
-    (warning,) = [w.value for w in app.warning]
+    app = _app()
+    for key in ("sample_0", "sample_1"):
+        app.checkbox(key=key).uncheck()
+    app.checkbox(key="sample_8").check()  # the Chelsea cat sample
+    app.run()
+    assert not app.exception, app.exception
+    resnet, efficientnet = [w.value for w in app.warning]
+    # demo-resnet calls the cat an other dog, less sure than it usually is, and far from its pictures too.
     found = re.fullmatch(
-        r"Unusually unsure: demo-resnet is (\d+)% sure, while on 1,000 generated dog pictures like those it learned "
-        rf"from, 95% of its answers were at least {floor:.0%} sure\. The image may be unlike anything it was trained "
-        r"on: read this prediction with care\.",
-        warning,
+        r"Unusually unsure, and unlike the pictures it learned from: demo-resnet is (\d+)% sure, while on 1,000 "
+        rf"generated dog pictures like those it learned from, 95% of its answers were at least {floor:.0%} sure; and "
+        r"in what it sees the image lies further from those pictures than 95% of them do\. Treat this answer with "
+        r"care\.",
+        resnet,
     )
-    assert found and int(found.group(1)) < 100 * floor, warning
+    assert found and int(found.group(1)) < 100 * floor, resnet
+    # demo-efficientnet is sure the cat is an other dog: only the distance of its features catches it.
+    assert re.fullmatch(
+        r"Unlike the pictures it learned from \(far from them in what the model sees\), even though it is sure: "
+        r"demo-efficientnet is 9\d% sure, yet in what it sees the image lies further from those pictures than 95% "
+        r"of 1,000 generated dog pictures like those it learned from do\. Treat this answer with care\.",
+        efficientnet,
+    ), efficientnet
     verdicts = [m for m in app.markdown if m.value.startswith("**")]
-    assert re.fullmatch(r"\*\*other dog\*\* · \d+\.\d% · unusually unsure", verdicts[0].value)  # still shown
-    assert "1,000 images (the generated set 2 of core/dataset.py)" in verdicts[0].help
-    sure = [c.value for c in app.caption if re.match(r"demo-efficientnet is \d+% sure; on 1,000 generated", c.value)]
-    assert len(sure) == 1
+    assert re.fullmatch(r"\*\*other dog\*\* · \d+\.\d% · unsure and unlike what it learned from", verdicts[0].value)
+    assert re.fullmatch(r"\*\*other dog\*\* · 9\d\.\d% · unlike what it learned from", verdicts[1].value)
+    assert "1,000 images (the generated set 2 of core/dataset.py)" in verdicts[0].help  # the detail, one click away
+    assert re.search(r"Mahalanobis distance .* This image: \d+\.\d\d, beyond it\.", verdicts[1].help)
 
     app.switch_page("views/present.py").run()
+    pictures = app.pills(key="present_images")
+    pictures.set_value(pictures.options.index(next(o for o in pictures.options if "chelsea" in o.lower()))).run()
     assert not app.exception, app.exception
-    helps = [h.help for h in app.subheader if h.value.startswith("demo-resnet: other dog (")]
-    assert len(helps) == 1 and helps[0] == warning  # the same sentence, behind the heading's help mark
-    assert ":orange-background[Unusually unsure (usually at least 71%)]" in [m.value for m in app.markdown]
-    assert "As sure as usual (usually at least 88%)" in [c.value for c in app.caption]
+    helps = {h.value.split(":")[0]: h.help for h in app.subheader if h.value.startswith("demo-")}
+    assert helps == {"demo-resnet": resnet, "demo-efficientnet": efficientnet}  # the sentences, behind help marks
+    notes = [m.value for m in app.markdown if m.value.startswith(":orange-background[")]
+    assert notes == [
+        ":orange-background[Unusually unsure (usually at least 71%), and unlike the pictures it learned from]",
+        ":orange-background[Unlike the pictures it learned from, though 98% sure]",
+    ]
 
 
 def test_models_with_different_classes_are_not_said_to_disagree_and_each_map_says_what_it_explains(tmp_path):

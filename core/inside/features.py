@@ -25,6 +25,14 @@ def activations(model: LoadedModel, pixels: np.ndarray, layer: str, batch_size: 
     """Activations (N, h, w, k) float32 of `layer` (nested base networks included) for model-sized 0..255 pixels;
     one compiled forward pass per model and layer."""
     layer_named(model, layer)  # one sentence naming the layers if there is no such layer
+    return layer_outputs(model, pixels, layer, batch_size)[0]
+
+
+def layer_outputs(
+    model: LoadedModel, pixels: np.ndarray, layer: str, batch_size: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """The outputs of any `layer` (top level or one nested model deep) and the class scores, both float32, from
+    one compiled forward pass per batch of model-sized 0..255 pixels."""
 
     def build():
         import tensorflow as tf
@@ -35,18 +43,20 @@ def activations(model: LoadedModel, pixels: np.ndarray, layer: str, batch_size: 
 
         @tf.function(input_signature=[model.pixel_signature])
         def run(x):
-            return forward(x)[0]
+            return forward(x)
 
         return run
 
-    run = model.compiled(("activations", layer), build)
+    run = model.compiled(("layer_outputs", layer), build)
     size = model.batch(batch_size)
     pixels = np.asarray(pixels, np.float32)
-    parts = []
+    outputs, scores = [], []
     for start in range(0, len(pixels), size):
-        parts.append(run(pixels[start : start + size]).numpy())
-        passes_done(len(parts[-1]))  # counted for whoever watches, and where a stop was asked, stopped
-    return np.concatenate(parts).astype(np.float32)
+        found, score = run(pixels[start : start + size])
+        outputs.append(found.numpy())
+        scores.append(score.numpy())
+        passes_done(len(outputs[-1]))  # counted for whoever watches, and where a stop was asked, stopped
+    return np.concatenate(outputs).astype(np.float32), np.concatenate(scores).astype(np.float32)
 
 
 def feature_maps(model: LoadedModel, image: np.ndarray, layer: str) -> FeatureMaps:

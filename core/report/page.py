@@ -15,7 +15,7 @@ import numpy as np
 from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.classify import Prediction
 from core.explain import METHODS, Explanation
-from core.familiarity import assess, calibration_of
+from core.familiarity import assess_predictions, calibration_of
 from core.html_parts import axes, document, figure, trust_means_table
 from core.images import DecodedImage
 from core.render import (
@@ -225,7 +225,7 @@ def _image_section(
     true_box = c.true_boxes[i] if i < len(c.true_boxes) else None
     predictions = "".join(
         f"<div class='prediction'><h4>{_text(spec.name)}</h4>{_predictions(c.predictions[spec.name][i])}"
-        f"{_familiarity(spec, c.predictions[spec.name][i][0])}</div>"
+        f"{_familiarity(spec, c.predictions[spec.name][i])}</div>"
         for spec in c.models
     )
     rows = []
@@ -281,9 +281,10 @@ def _image_section(
     )
 
 
-def _familiarity(spec, top: Prediction) -> str:
-    """Whether the model is as sure as usual, in one sentence (a warning when it is not)."""
-    familiarity = assess(top.probability, spec.card, len(spec.labels))
+def _familiarity(spec, predictions: list[Prediction]) -> str:
+    """Whether the model is as sure as usual and the image like those it learned from, in one sentence (a warning
+    when it is not); the feature distance comes with the predictions where the model has one."""
+    familiarity = assess_predictions(predictions, spec)
     kind = "caption" if familiarity.familiar else "warning"
     return f"<p class='{kind}'>{_text(familiarity.sentence(spec.name))}</p>"
 

@@ -163,10 +163,11 @@ with st.container(key="present_story"):
         st.markdown(method_words)
 # Three rows of the same columns: the headings (however long a model's name, they line up at the bottom), the
 # pictures (so they start level) and the notes under them.
-tops = {
-    name: state.classify_images(name, (selected.image.sha256,), (selected.image,), 3)[0][0] for name in models
+rankings = {
+    name: state.classify_images(name, (selected.image.sha256,), (selected.image,), 3)[0] for name in models
 }  # fmt: skip
-familiarity = {name: components.familiarity_of(name, top) for name, top in tops.items()}
+tops = {name: ranking[0] for name, ranking in rankings.items()}
+familiarity = {name: components.familiarity_of(name, ranking) for name, ranking in rankings.items()}
 with st.container(key="present_pictures"):
     spec = [1] * (1 + len(models))
     headings = st.columns(spec, gap="large", vertical_alignment="bottom")
