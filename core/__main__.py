@@ -619,6 +619,8 @@ def methods_help() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core.familiarity import FIT_COUNT
+
     parser = _Parser(prog="python -m core", description="Classify and explain images.")
     commands = parser.add_subparsers(dest="command", required=True)
     models = commands.add_parser("models", help="list the known models and whether each is ready")
@@ -794,7 +796,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fit-seed", type=int, default=1, help="generated set of the feature means (the bundled models learned from 1)"
     )
     calibrate.add_argument(
-        "--fit-count", type=int, default=1000, help="pictures the feature means and covariance come from (0: none)"
+        "--fit-count", type=int, default=FIT_COUNT, help="pictures the feature means and covariance come from (0: none)"
     )
     calibrate.add_argument(
         "--write", action="store_true", help="write the result into the model's card, the features beside it"

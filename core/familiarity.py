@@ -30,6 +30,8 @@ import numpy as np
 # The share of the calibration images allowed below the floor: one in twenty known pictures is flagged.
 SHARE_BELOW = 0.05
 CARD_KEY = "familiarity"
+# Pictures the feature means and covariance are fitted on (of the set the model learned from).
+FIT_COUNT = 1000
 # The same share beyond the usual feature distance, and where a model's card names its feature calibration file.
 SHARE_ABOVE = 0.05
 FEATURES_KEY = "feature_familiarity"

@@ -3,7 +3,8 @@
     python -m models.train --model demo-resnet --model demo-efficientnet
     python -m models.train --model demo-shortcut
 
-writes models/NAME.keras, the machine-readable card models/NAME.json (read by core) and the
+writes models/NAME.keras, the machine-readable card models/NAME.json (read by core), the features its
+familiarity check compares images with (models/NAME.familiarity.npz, as `python -m core calibrate --write`) and the
 human-readable card models/NAME.md. Training images come from set --seed, validation images from
 set --validation-seed, which training never sees. demo-shortcut is deliberately flawed: it learns from
 images where a logo marks every dachshund (core/dataset.py, the cue), and its card says how it fares where
@@ -292,7 +293,20 @@ def main(argv: list[str] | None = None) -> None:
             training_machine=f"{os.cpu_count()} CPU cores",
         )
         write_card(card)
+        calibrate_features(name, args.validation_seed, args.validation_count, args.seed)
         print(json.dumps(card), flush=True)
+
+
+def calibrate_features(name: str, validation_seed: int, validation_count: int, seed: int) -> None:
+    """What `python -m core calibrate --model NAME --write` adds to the card, so that this one command makes the
+    whole model: the usual distance of its features from the pictures it learned from (NAME.familiarity.npz
+    beside it), fitted on the training set and bounded on the validation set, with the confidence floor again."""
+    from core.familiarity import FIT_COUNT, calibrate_on_generated, write_to_card
+    from core.scoring import load_model
+
+    model = load_model(name)
+    calibration, features = calibrate_on_generated(model, validation_seed, validation_count, seed, FIT_COUNT)
+    write_to_card(MODELS_DIR / f"{name}.json", calibration, features)
 
 
 if __name__ == "__main__":
