@@ -369,16 +369,23 @@ def test_the_ray_engine_gives_the_same_rows_and_maps_as_the_local_engine(local_r
     summary = json.loads(finished.stdout.strip().splitlines()[-1])
     assert summary["rows"] == 24 and summary["ok"] == 20 and summary["error"] == 4
     assert json.loads((out / "manifest.json").read_text())["engine"] == "ray"
-    local = pd.read_parquet(local_out / "explanations.parquet")
-    ray = pd.read_parquet(out / "explanations.parquet")
     same = ["image", "name", "sha256", "width", "height", "true_label", "model", "model_stamp", "method", "params",
             "target", "target_label", "predicted_label", "map", "overlay", "status", "error"]  # fmt: skip
-    pd.testing.assert_frame_equal(local[same], ray[same])
+    _assert_same_results(local_out, out, same)
+
+
+def _assert_same_results(expected_folder: Path, found_folder: Path, same: list[str]) -> None:
+    """The two output folders hold the same rows (`same` columns equal, probabilities and boxes within float
+    tolerance) and the same maps."""
+    expected = pd.read_parquet(expected_folder / "explanations.parquet")
+    found = pd.read_parquet(found_folder / "explanations.parquet")
+    pd.testing.assert_frame_equal(found[same], expected[same])
     numbers = ["probability", "x0", "y0", "x1", "y1"]
-    np.testing.assert_allclose(local[numbers].to_numpy(float), ray[numbers].to_numpy(float), atol=1e-3)
-    for path in local["map"].dropna():
-        expected = np.load(local_out / path).astype(np.float32)
-        np.testing.assert_allclose(np.load(out / path).astype(np.float32), expected, atol=2e-3 * np.abs(expected).max())
+    np.testing.assert_allclose(found[numbers].to_numpy(float), expected[numbers].to_numpy(float), atol=1e-3)
+    for path in expected["map"].dropna():
+        truth = np.load(expected_folder / path).astype(np.float32)
+        np.testing.assert_allclose(np.load(found_folder / path).astype(np.float32), truth,
+                                   atol=2e-3 * np.abs(truth).max())  # fmt: skip
 
 
 # The Ray engine as the command runs it, but each Ray call takes two images, and the worker's second call writes
@@ -476,14 +483,8 @@ def test_a_killed_ray_worker_ends_the_run_with_a_sentence_keeping_what_finished_
 
     clean = tmp_path / "clean"
     assert _batch(*explain, "--out", str(clean)) == 0  # the same images explained in one go, here
-    expected, final = pd.read_parquet(clean / "explanations.parquet"), pd.read_parquet(out / "explanations.parquet")
     same = ["image", "sha256", "model_stamp", "method", "params", "target", "map", "overlay", "status", "error"]
-    pd.testing.assert_frame_equal(final[same], expected[same])
-    numbers = ["probability", "x0", "y0", "x1", "y1"]
-    np.testing.assert_allclose(final[numbers].to_numpy(float), expected[numbers].to_numpy(float), atol=1e-3)
-    for path in expected["map"].dropna():
-        truth = np.load(clean / path).astype(np.float32)
-        np.testing.assert_allclose(np.load(out / path).astype(np.float32), truth, atol=2e-3 * np.abs(truth).max())
+    _assert_same_results(clean, out, same)
 
 
 # --- the Batch results page (AppTest) ----------------------------------------------------------------------------
