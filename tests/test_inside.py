@@ -1,6 +1,8 @@
 """Known answers for looking inside the model: the ascent's optimum, BatchNorm left as it was, feature maps of a
 hand-set kernel, receptive fields worked out by hand, and the bundled models' class models."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from conftest import linear_model
@@ -37,6 +39,38 @@ def test_ascent_on_a_linear_score_with_an_l2_penalty_reaches_w_over_two_lambda(k
     assert _linear_ascent(keras, tmp_path, 1500) < 0.01
     assert _linear_ascent(keras, tmp_path, 1500, batch_norm_training=True) < 0.01  # the replayed graph too
     assert _linear_ascent(keras, tmp_path, 40) > 0.1  # the check can fail: 40 steps of 0.3 do not get there
+
+
+@pytest.mark.parametrize("preset", ["seed", "regularised"])
+@pytest.mark.parametrize("width", [12, 11])  # an odd width has no Nyquist column in its half spectrum
+def test_the_written_out_backwards_of_the_picture_and_penalties_equal_automatic_differentiation(preset, width):
+    import tensorflow as tf
+
+    from core.inside.ascent import (
+        _image_graph,
+        frequency_scale,
+        initial_parameters,
+        penalties,
+        penalty_gradient,
+        picture_gradient,
+    )
+
+    rng = np.random.default_rng(1)
+    settings = replace(PRESETS[preset], l2=0.3, total_variation=0.2, initial_noise=0.5)
+    mean = tf.constant(rng.uniform(20, 230, (10, width, 3)), tf.float32)
+    colour = tf.constant(np.eye(3) + rng.normal(0, 0.2, (3, 3)), tf.float32)
+    scale = tf.constant(frequency_scale(10, width))
+    parameters = tf.constant(initial_parameters(settings, 2, 10, width, 3))
+    upstream = tf.constant(rng.normal(size=(2, 10, width, 3)), tf.float32)  # what the model's gradient brings
+    with tf.GradientTape() as tape:
+        tape.watch(parameters)
+        pixels = _image_graph(tf, parameters, mean, colour, scale, settings.parameterisation)
+        total = tf.reduce_sum(pixels * upstream) - tf.reduce_sum(penalties(tf, pixels, mean, settings))
+    expected = tape.gradient(total, parameters).numpy()
+    pixel_gradient = upstream - penalty_gradient(tf, pixels, mean, settings)
+    written = picture_gradient(tf, pixels, pixel_gradient, colour, scale, settings.parameterisation).numpy()
+    assert np.abs(expected).max() > 1  # not trivially zero
+    np.testing.assert_allclose(written, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 
 def _batch_norm_model(keras):

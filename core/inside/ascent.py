@@ -145,8 +145,9 @@ def affine_view(tf, pixels, shift_y, shift_x, zoom, angle):
     )
 
 
-def _penalties(tf, pixels, mean, settings: AscentSettings):
-    """(N,) the penalty of each image: L2 of its deviation from the mean image, and total variation."""
+def penalties(tf, pixels, mean, settings: AscentSettings):
+    """(N,) the penalty of each image: L2 of its deviation from the mean image, and total variation. The ascent
+    never evaluates it: it needs only its gradient, `penalty_gradient`."""
     penalty = tf.zeros(tf.shape(pixels)[:1])
     deviation = pixels - mean[None]
     if settings.l2:
@@ -163,6 +164,39 @@ def _penalties(tf, pixels, mean, settings: AscentSettings):
     return penalty
 
 
+def penalty_gradient(tf, pixels, mean, settings: AscentSettings):
+    """d penalties / d pixels (N, H, W, C), written out (tests/test_inside.py holds it to automatic
+    differentiation of `penalties`)."""
+    gradient = tf.zeros_like(pixels)
+    if settings.l2:
+        per_pixel = 2.0 * settings.l2 if settings.parameterisation == "pixels" else 2.0 * settings.l2 / 255.0**2
+        gradient += per_pixel * (pixels - mean[None])
+    if settings.total_variation:
+        unit = pixels / 255.0
+        down = tf.sign(unit[:, 1:] - unit[:, :-1])  # each difference pulls its lower pixel up and its upper one down
+        across = tf.sign(unit[:, :, 1:] - unit[:, :, :-1])
+        rows = tf.pad(down, [[0, 0], [1, 0], [0, 0], [0, 0]]) - tf.pad(down, [[0, 0], [0, 1], [0, 0], [0, 0]])
+        columns = tf.pad(across, [[0, 0], [0, 0], [1, 0], [0, 0]]) - tf.pad(across, [[0, 0], [0, 0], [0, 1], [0, 0]])
+        gradient += settings.total_variation / 255.0 * (rows + columns)
+    return gradient
+
+
+def picture_gradient(tf, pixels, pixel_gradient, colour, scale, parameterisation: str):
+    """d / d parameters from d / d pixels, through `_image_graph` backwards, written out (tests/test_inside.py
+    holds it to automatic differentiation): the sigmoid's slope from the pixels it gave, the colour mixing
+    transposed, and the inverse FFT's adjoint (a forward FFT, its doubled half-spectrum columns counted twice)."""
+    if parameterisation == "pixels":
+        return pixel_gradient
+    height, width = tf.shape(pixels)[1], tf.shape(pixels)[2]
+    correlated = pixel_gradient * pixels * (1.0 - pixels / 255.0)  # d(255 sigmoid(z)) / dz = 255 s (1 - s)
+    signal = tf.transpose(tf.einsum("nhwd,dc->nhwc", correlated, colour), (0, 3, 1, 2))
+    odd = width % 2
+    doubled = tf.concat([[1.0], tf.fill([width // 2 - 1 + odd], 2.0), tf.ones([1 - odd])], 0)
+    size = tf.cast(height * width, tf.float32)
+    spectrum = tf.signal.rfft2d(signal, fft_length=[height, width]) * tf.cast(doubled / tf.sqrt(size), tf.complex64)
+    return tf.stack([tf.math.real(spectrum) * scale, tf.math.imag(spectrum) * scale], axis=-1)
+
+
 def chunk_function(model: LoadedModel, key, objective_graph, settings: AscentSettings):
     """The compiled loop `run(parameters, m, v, first_step, steps, targets, mean, colour, scale, seed)` -> (parameters,
     m, v, objective): `steps` Adam steps of ascent on objective − penalties, compiled once per model and key
@@ -171,7 +205,13 @@ def chunk_function(model: LoadedModel, key, objective_graph, settings: AscentSet
     def build():
         import tensorflow as tf
 
-        shape = [None] * (4 if settings.parameterisation == "pixels" else 5)
+        # Shapes fixed to the model's input: with them known, the model's kernels are chosen for them once (with
+        # unknown shapes a step of the bundled models cost a quarter more).
+        height, width, channels = model.pixel_signature.shape[1:]
+        if settings.parameterisation == "pixels":
+            shape = [None, height, width, channels]
+        else:
+            shape = [None, *spectrum_shape(1, height, width, channels)[1:]]
         spec = tf.TensorSpec(shape, tf.float32)
         signature = [
             spec,
@@ -180,37 +220,43 @@ def chunk_function(model: LoadedModel, key, objective_graph, settings: AscentSet
             tf.TensorSpec((), tf.int32),
             tf.TensorSpec((), tf.int32),
             tf.TensorSpec((None,), tf.int32),
-            tf.TensorSpec((None, None, None), tf.float32),
-            tf.TensorSpec((None, None), tf.float32),
+            tf.TensorSpec((height, width, channels), tf.float32),
+            tf.TensorSpec((channels, channels), tf.float32),
             tf.TensorSpec((None, None), tf.float32),
             tf.TensorSpec((), tf.int32),
         ]
         lr, b1, b2, eps = settings.learning_rate, settings.beta_1, settings.beta_2, settings.epsilon
 
-        # The picture and its penalties as one XLA-compiled function: dozens of small element-wise operations (the
-        # inverse FFT, the colour mixing, total variation and their gradients) fused, which took a third of a
-        # gradient step of the small bundled models when run one by one. The resample (no XLA kernel) and the
-        # model stay outside.
+        # The picture forwards, and everything after the model's gradient (the penalties' gradient, the picture's
+        # backwards, Adam) as two XLA-compiled functions: dozens of small element-wise operations fused. The
+        # backwards are written out: differentiating the compiled picture took a third of a gradient step of the
+        # bundled models. The resample (no XLA kernel) and the model stay outside.
         @tf.function(jit_compile=True)
         def picture(parameters, mean, colour, scale):
-            pixels = _image_graph(tf, parameters, mean, colour, scale, settings.parameterisation)
-            return pixels, _penalties(tf, pixels, mean, settings)
+            return _image_graph(tf, parameters, mean, colour, scale, settings.parameterisation)
+
+        @tf.function(jit_compile=True)
+        def update(parameters, m, v, pixels, upstream, t, mean, colour, scale):
+            pixel_gradient = upstream - penalty_gradient(tf, pixels, mean, settings)
+            gradient = picture_gradient(tf, pixels, pixel_gradient, colour, scale, settings.parameterisation)
+            m = b1 * m + (1 - b1) * gradient
+            v = b2 * v + (1 - b2) * gradient * gradient
+            alpha = lr * tf.sqrt(1 - b2**t) / (1 - b1**t)
+            return parameters + alpha * m / (tf.sqrt(v) + eps), m, v
 
         @tf.function(input_signature=signature)
         def run(parameters, m, v, first_step, steps, targets, mean, colour, scale, seed):
             def step(i, parameters, m, v, objective):
-                t = tf.cast(first_step + i + 1, tf.float32)
+                pixels = picture(parameters, mean, colour, scale)
                 with tf.GradientTape() as tape:
-                    tape.watch(parameters)
-                    pixels, penalty = picture(parameters, mean, colour, scale)
+                    tape.watch(pixels)
                     seen = _random_view(tf, pixels, settings, tf.stack([seed, first_step + i]))
                     objective = objective_graph(seen, targets)
-                    total = tf.reduce_sum(objective - penalty)
-                gradient = tape.gradient(total, parameters)
-                m = b1 * m + (1 - b1) * gradient
-                v = b2 * v + (1 - b2) * gradient * gradient
-                alpha = lr * tf.sqrt(1 - b2**t) / (1 - b1**t)
-                return i + 1, parameters + alpha * m / (tf.sqrt(v) + eps), m, v, objective
+                    total = tf.reduce_sum(objective)
+                upstream = tape.gradient(total, pixels)
+                t = tf.cast(first_step + i + 1, tf.float32)
+                parameters, m, v = update(parameters, m, v, pixels, upstream, t, mean, colour, scale)
+                return i + 1, parameters, m, v, objective
 
             objective = tf.zeros(tf.shape(targets), tf.float32)
             _, parameters, m, v, objective = tf.while_loop(
