@@ -812,6 +812,8 @@ def build_parser() -> argparse.ArgumentParser:
         "filter (PNGs and a JSON record in --out)",
     )
     kinds = visualise.add_subparsers(dest="what", required=True)
+    from core.inside.class_model import PRESETS
+
     helps = {
         "class": "the image the model takes to be most like a class (gradient ascent on its score)",
         "features": "each channel's activation of a layer for each image, strongest first, on one colour scale",
@@ -824,9 +826,12 @@ def build_parser() -> argparse.ArgumentParser:
         _add_model_options(kind)
         if what == "class":
             kind.add_argument("--target", required=True, help="the class label to draw")
-            kind.add_argument("--preset", choices=("seed", "regularised"), default="regularised",
-                              help="seed (Simonyan et al. 2014) or regularised (docs/methods.md)")  # fmt: skip
-            kind.add_argument("--steps", type=int, help="ascent steps (default 3000 for seed, 512 for regularised)")
+            kind.add_argument("--preset", choices=list(PRESETS), default="regularised",
+                              help="seed (Simonyan et al. 2014; BatchNorm in training mode), seed-frozen (the same, "
+                              "BatchNorm in inference, as the seed's frozen network ran it) or regularised "
+                              "(docs/methods.md)")  # fmt: skip
+            kind.add_argument("--steps", type=int, help="ascent steps (default 3000 for the seed presets, 512 for "
+                              "regularised)")  # fmt: skip
         else:
             kind.add_argument("--layer", required=what != "features",
                               help="layer name (python -m core layers lists them)"

@@ -4,12 +4,17 @@ import streamlit as st
 
 from core.errors import UserError
 from core.inside import pictures
-from core.inside.class_model import PAGE_STEPS, PRESETS
+from core.inside.class_model import PAGE_STEPS, PRESETS, reading
 from core.progress import Progress, Stopped
 from dashboard import state, waiting
 from dashboard.views.common import all_labels
 
 FILTER_STEPS = 48
+PRESET_TITLES = {
+    "seed": "seed (Simonyan et al. 2014)",
+    "seed-frozen": "seed, BatchNorm frozen",
+    "regularised": "regularised (recognisable)",
+}
 
 st.title("Inside the model")
 st.caption(
@@ -80,14 +85,14 @@ def class_model_view() -> None:
     controls = st.columns([2, 2, 1])
     target = controls[0].selectbox("Class", all_labels(models), key="inside_class",
                                    index=len(all_labels(models)) - 1)  # fmt: skip
-    preset = controls[1].selectbox("Preset", list(PRESETS), index=1, key="inside_preset",
-                                   format_func={"seed": "seed (Simonyan et al. 2014)",
-                                                "regularised": "regularised (recognisable)"}.get,
+    preset = controls[1].selectbox("Preset", list(PRESETS), index=list(PRESETS).index("regularised"),
+                                   key="inside_preset", format_func=PRESET_TITLES.get,
                                    help="seed: plain gradient ascent with an L2 penalty, BatchNorm in training "
                                    "mode (on one image that caps the score it can raise: on the bundled models its "
-                                   "pictures stay short of a confident class). regularised: a decorrelated "
-                                   "frequency parameterisation, random jitter, scale and rotation, total-variation "
-                                   "and L2 penalties.")  # fmt: skip
+                                   "pictures stay short of a confident class). seed-frozen: the same with BatchNorm "
+                                   "in inference, as the seed's own frozen network ran it: confident, but noise-like. "
+                                   "regularised: a decorrelated frequency parameterisation, random jitter, scale and "
+                                   "rotation, total-variation and L2 penalties.")  # fmt: skip
     steps = controls[2].number_input("Steps", 10, 3000, PAGE_STEPS[preset], step=10, key=f"inside_steps_{preset}")
     runnable = [name for name in models if target in state.get_model(name).spec.labels]
     seconds = sum(state.seconds_per_ascent_step(name) * steps for name in runnable)
@@ -150,6 +155,7 @@ def class_model_view() -> None:
                     lines.append(f"**{other}**: " + (f"P({target}) = {p:.3f}" if p is not None else
                                                      f"“{target}” is not one of its classes"))  # fmt: skip
             st.markdown("  \n".join(lines))
+            st.caption(reading(result))
             if result.history:
                 history = {"step": [step for step, _ in result.history], "score": [s for _, s in result.history]}
                 st.line_chart(history, x="step", y="score", height=140, y_label="score while ascending")
