@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     core.quiet_tensorflow()
     from core.catalog import BUNDLED
     from core.explain.gradients import input_gradients
+    from core.inside.class_model import PRESETS
     from core.scoring import load_model
 
     print("| model | preset | ascent step ÷ gradient step, wall clock (median, range) | the same in processor time "
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         model = load_model(name)
         pixels = np.full((1, *model.pixel_signature.shape[1:]), 128, np.float32)
         input_gradients(model, pixels, np.array([1]), batch_size=1)  # traced before timing
-        for preset in ("seed", "regularised"):
+        for preset in PRESETS:
             _ascent_step_seconds(model, preset, 2)  # traced before timing
             ratios, gradient_ms = [], []
             for _ in range(args.repeats):

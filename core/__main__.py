@@ -454,7 +454,7 @@ def command_visualise(args: argparse.Namespace) -> None:
 def _class_model_files(model, args: argparse.Namespace, stem: str) -> dict:
     import time
 
-    from core.inside.class_model import PRESET_STEPS, class_model, settings_in_words, target_index
+    from core.inside.class_model import PRESET_STEPS, class_model, reading, settings_in_words, target_index
 
     target_index(model, args.target)  # one sentence naming the classes
     steps = args.steps or PRESET_STEPS[args.preset]
@@ -469,7 +469,8 @@ def _class_model_files(model, args: argparse.Namespace, stem: str) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     label = result.target.replace(" ", "-").replace("/", "-")
     picture = _save_png(result.pixels, args.out / f"{stem}.class.{label}.{args.preset}.png")
-    return {**result.as_json(), "image": picture, "settings": settings_in_words(args.preset)}
+    record = {**result.as_json(), "image": picture, "settings": settings_in_words(args.preset)}
+    return {**record, "reading": reading(result)}
 
 
 def _feature_map_files(model, images, args, layer: str, stem: str, pictures) -> dict:

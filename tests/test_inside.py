@@ -414,3 +414,56 @@ def test_the_fused_affine_view_is_bilinear_sampling_at_the_rotated_zoomed_shifte
                 np.testing.assert_allclose(view[n, y, x], expected, rtol=1e-4, atol=1e-2)
                 checked += 1
     assert checked > 600  # most of the 960 pixels: the shifts and turns are small
+
+
+def test_the_command_line_lists_layers_and_writes_each_visualisation_with_its_record(tmp_path, capsys, bundled_models):
+    """`layers`, then `visualize class|features|filters|patches`, as a user runs them: each writes its PNGs and a
+    JSON record in --out and prints the record; what it says matches the model."""
+    import json
+
+    from PIL import Image
+
+    from core import dataset
+    from core.__main__ import main
+    from core.images import encode_png
+
+    assert main(["layers", "--model", "demo-resnet"]) == 0
+    layers = json.loads(capsys.readouterr().out)
+    assert {"name", "kind", "output_shape"} == set(layers[0])
+    names = [layer["name"] for layer in layers]
+    assert "stage3_block2_out" in names and "post_relu" in names
+    images = []
+    for index in range(2):
+        images.append(tmp_path / f"dog{index}.png")
+        images[-1].write_bytes(encode_png(dataset.generate(41, index).pixels))
+    out = tmp_path / "inside"
+
+    def record(*arguments):
+        assert main(["visualize", *arguments, "--model", "demo-resnet", "--out", str(out)]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    drawn = record("class", "--target", "dachshund", "--preset", "seed-frozen", "--steps", "30")
+    assert (drawn["model"], drawn["target"], drawn["preset"], drawn["steps"]) == (
+        "demo-resnet", "dachshund", "seed-frozen", 30,
+    )  # fmt: skip
+    saved = np.asarray(Image.open(out / drawn["image"]), np.float32)[None]
+    assert drawn["probability"] == pytest.approx(bundled_models["demo-resnet"].probabilities(saved)[0, 1], abs=1e-5)
+    assert drawn["probability"] >= 0.99 and "is sure" in drawn["reading"]
+    assert json.loads((out / "demo-resnet.class.json").read_text()) == drawn
+
+    features = record("features", *map(str, images))  # the default layer: the last convolutional stage
+    assert features["layer"] == "post_relu" and len(features["images"]) == 2
+    strengths = [channel["mean_abs"] for channel in features["images"][0]["channels"]]
+    assert len(strengths) == 16 and strengths == sorted(strengths, reverse=True)
+
+    filters = record("filters", "--layer", "stage2_block2_out", "--count", "3", "--steps", "10")
+    assert [f["filter"] for f in filters["filters"]] == [0, 1, 2] and (out / filters["picture"]).exists()
+
+    patches = record("patches", "--layer", "stage2_block2_out", "--filter", "5", "--count", "3", *map(str, images))
+    activations = [patch["activation"] for patch in patches["patches"]]
+    assert len(activations) == 3 and activations == sorted(activations, reverse=True)
+    assert all((out / patch["picture"]).exists() for patch in patches["patches"])
+
+    assert main(["visualize", "features", "--model", "demo-resnet", "--layer", "conv99", "--out", str(out),
+                 str(images[0])]) == 2  # fmt: skip
+    assert "no layer called 'conv99'" in capsys.readouterr().err
