@@ -40,3 +40,19 @@ def test_a_blob_that_does_as_well_on_both_curves_is_said_to_and_one_that_does_wo
         },
     )
     assert centre_sentence(both_worse) is None
+
+
+def test_the_pointing_sentence_says_where_the_peak_lies_and_a_hit_on_the_background_is_said_as_such():
+    from core.trust.localisation import Localisation, LocalisationReport
+    from core.trust.words import pointing_sentence
+
+    def said(hit: float, peak: str) -> str:
+        uniform = Localisation(0.25, 0.25, 0.0)
+        return pointing_sentence(
+            LocalisationReport(Localisation(hit, 0.5, 0.5, peak={peak: 1.0}), {"uniform": uniform}, 8)
+        )
+
+    assert said(1.0, "head").startswith("The map's strongest point lies on the object's box (a hit, on the head)")
+    assert "(a hit, though on the background inside it)" in said(1.0, "background")
+    assert "(a hit, though on another object in it)" in said(1.0, "distractors")
+    assert "(a miss, on the background)" in said(0.0, "background") and "25% of the time" in said(0.0, "background")

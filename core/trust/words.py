@@ -145,6 +145,8 @@ def pointing_sentence(report: LocalisationReport) -> str:
     chance = report.references["uniform"].pointing_hit
     where = next(iter(report.map.peak), None)
     on = f", on the {where}" if where else ""
+    if report.map.pointing_hit and where in ("background", "distractors"):  # inside the box, yet not on the dog
+        on = ", though on the background inside it" if where == "background" else ", though on another object in it"
     if report.map.pointing_hit:
         return (
             f"The map's strongest point lies on the object's box (a hit{on}); a point drawn at random would hit "
