@@ -243,6 +243,25 @@ def blank_note(container, method: str, raw, target_label: str) -> None:
         container.info(METHODS[method].blank_sentence(target_label))
 
 
+def growing_picture(side: int):
+    """A `draw` for dashboard.waiting.watched while a class model is drawn: the picture so far (every 10 steps),
+    enlarged to `side` pixels, with its step, score and time."""
+    from core.inside.pictures import enlarged
+
+    shown = {}  # the step last drawn: the picture is redrawn only when 10 more steps are done
+
+    def draw(progress, place) -> None:
+        latest = getattr(progress, "latest", None)
+        if latest is not None and shown.get("step") != latest.step:
+            shown["step"] = latest.step
+            with place.container():
+                st.image(enlarged(latest.pixels[0], side), width="content")
+                st.caption(f"step {latest.step} of {latest.steps} · score {latest.objective[0]:.2f} · "
+                           f"{latest.seconds:.1f} s")  # fmt: skip
+
+    return draw
+
+
 def load_models(models: list[str]) -> None:
     """Loads the models not loaded yet, one by one, each under a spinner that names it (a first visit after the
     server started; other models are being loaded in the background meanwhile)."""

@@ -17,11 +17,12 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
-from core.progress import Progress, in_background
+from core.progress import Progress, Stopped, in_background
 
 _JOBS = "_waiting_jobs"  # session key: {work key: Job} of this session's work still running or not yet collected
 _STOPPED = "_waiting_stopped"  # session key: the requests the user stopped, each shown as stopped until run again
 _ASKED = "_waiting_asked"  # session key: the requests the user clicked to run: a rerun meanwhile does not forget it
+_DONE = "_waiting_done"  # session key: the work `watched` finished in this session (its results are cached)
 REDRAW_SECONDS = 0.25
 
 
@@ -121,3 +122,46 @@ def stop_other_work(keep: set) -> None:
     jobs = st.session_state.get(_JOBS, {})
     for key in [key for key in jobs if key not in keep]:
         jobs.pop(key).progress.stop()
+
+
+def watched(key: Hashable, request: Hashable, doing: str, total: float, work, draw=None) -> Any:
+    """work(progress) in the background (`run`) under a progress bar that says `doing` and how far it is, with a
+    Stop beside it; `draw(progress, place)` adds to the bar in `place` (e.g. the latest picture). Work done before
+    in this session is called again without thread or bar (`work(None)`: its result is cached). None when stopped:
+    a note says so, with a button to run it again."""
+    done = st.session_state.setdefault(_DONE, set())
+    if key in done:
+        return work(None)
+    if was_stopped(request):
+        stopped_note(request, doing)
+        return None
+    status = st.empty()  # emptied at the end: the bar and the Stop go
+    with status.container(horizontal=True, vertical_alignment="center"):
+        bar = st.progress(0.0, text=f"{doing}…")
+        stop_button(request, key=f"stop_{key}")
+    extra = st.empty()
+
+    def show(progress: Progress) -> None:
+        bar.progress(progress.fraction, text=f"{doing}: {progress.fraction:.0%}")
+        if draw is not None:
+            draw(progress, extra)
+
+    try:
+        value = run(key, work, Progress(doing, total), show, request)
+        done.add(key)
+        return value
+    except Stopped:
+        status.empty()
+        extra.empty()
+        stopped_note(request, doing)
+        return None
+    finally:
+        status.empty()
+        extra.empty()
+
+
+def stopped_note(request: Hashable, doing: str) -> None:
+    """What a Stop left: that `doing` was not finished and nothing half done was kept, and a button to run it
+    again."""
+    st.info(f"Stopped: {doing[0].lower()}{doing[1:]} was not finished, and nothing half done was kept.")
+    st.button("Run again", key=f"run_again_{hash(request)}", type="primary", on_click=ask_to_run, args=(request,))

@@ -242,7 +242,37 @@ def test_presentation_view_is_clean_and_switches_sample_in_one_click(page, serve
     expect(main.get_by_text(re.compile("^True class:"))).to_have_count(0, timeout=120_000)
     _wait_until_idle(page)
     page.screenshot(path=SCREENSHOTS / "presentation-photo.png")
+    # Each model's dachshund: drawn on choosing it, under a bar that says what is drawn, with a Stop that keeps
+    # nothing and offers to run it again.
+    main.get_by_text("Each model's dachshund", exact=True).click()
+    drawing = main.get_by_text(re.compile(r"^Drawing a dachshund as demo-resnet pictures it: \d+%$"))
+    expect(drawing).to_be_visible(timeout=120_000)
+    main.get_by_role("button", name="Stop").click()
+    stopped = main.get_by_text(re.compile(r"^Stopped: drawing a dachshund as demo-(resnet|efficientnet) pictures it"))
+    expect(stopped).to_be_visible(timeout=60_000)
+    expect(main.get_by_text("Explanation", exact=True)).to_have_count(0)  # no method applies
+    main.get_by_role("button", name="Run again").click()
+    expect(main.get_by_text(re.compile(r"\(its own\): \d+\.\d% sure it is a dachshund"))).to_have_count(
+        2, timeout=300_000
+    )
+    _wait_until_idle(page)
+    pictures = page.locator(".st-key-present_pictures [data-testid=stImage] img")
+    assert pictures.count() == 2
+    boxes = [pictures.nth(i).bounding_box() for i in range(2)]
+    readings = main.get_by_text(re.compile(r"^demo-(resnet|efficientnet) itself "))  # the notes' last lines
+    notes = [readings.nth(i).bounding_box() for i in range(readings.count())]
+    page.mouse.move(0, 0)  # no picture's toolbar over the headings
+    page.screenshot(path=SCREENSHOTS / "presentation-dachshund.png")
+    problems = page.evaluate(_LAYOUT_PROBLEMS)
+    main.get_by_text("Dog 1 · other dog", exact=True).click()  # the default again, for other tests
+    _wait_until_idle(page)
     page.set_viewport_size({"width": 1500, "height": 1000})
+    # Whole in a projector's window, and as large as the explanations' pictures.
+    assert all(box["x"] >= 0 and box["y"] >= 0 for box in boxes), boxes
+    assert all(box["x"] + box["width"] <= 1280 and box["y"] + box["height"] <= 720 for box in boxes), boxes
+    assert min(box["height"] for box in boxes) > 200, boxes
+    assert len(notes) == 2 and all(box["y"] + box["height"] <= 720 for box in notes), notes  # the notes too
+    assert problems == []
 
 
 def test_deployment_check_and_adding_a_model_in_the_sidebar(page, server, tmp_path):

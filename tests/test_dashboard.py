@@ -516,6 +516,50 @@ def test_a_model_out_of_its_depth_says_so_beside_its_prediction_even_when_it_is_
     ]
 
 
+def test_presentation_shows_each_models_dachshund_with_every_models_probability_and_explains_nothing():
+    app = _page("views/present.py")
+    app.pills(key="present_method").set_value("gradcam++").run()
+    explained = set(app.session_state["computed_explanations"])  # the first image's, on arrival and by Grad-CAM++
+    entries = app.pills(key="present_images")
+    assert entries.options[-2:] == ["Each model's dachshund", "Honest model vs cheating model"]
+    entries.set_value(len(entries.options) - 2).run()  # drawn in the background, no click needed
+    assert not app.exception, app.exception
+    assert "present_method" not in [pills.key for pills in app.pills]  # no method applies
+    assert set(app.session_state["computed_explanations"]) == explained
+    assert [h.value for h in app.subheader] == [
+        "demo-resnet: a dachshund as it pictures it",
+        "demo-efficientnet: a dachshund as it pictures it",
+    ]
+    assert _pictures(app) == 2  # the two class models, and no colour key
+    notes = [m.value for m in app.markdown if "sure it is a dachshund" in m.value]
+    assert len(notes) == 2, notes
+    models = ["demo-resnet", "demo-efficientnet"]
+    for name, other, note in zip(models, models[::-1], notes, strict=True):
+        own, said = note.split("  \n")  # a line each
+        found = re.fullmatch(rf"\*\*{name}\*\* \(its own\): ([\d.]+)% sure it is a dachshund", own)
+        assert found and float(found[1]) >= 99.0, note
+        assert re.fullmatch(rf"\*\*{other}\*\*: \d+\.\d% sure it is a dachshund", said), note
+    readings = [c.value for c in app.caption if "this picture is “dachshund”" in c.value]
+    assert [r.split(" ")[0] for r in readings] == ["demo-resnet", "demo-efficientnet"]
+    assert not [i.value for i in app.info if i.value.startswith("Stopped")]
+    # Another image brings the explanations back, by the method chosen before.
+    app.pills(key="present_images").set_value(0).run()
+    assert not app.exception, app.exception
+    assert app.pills(key="present_method").value == "gradcam++"
+
+
+def test_presentation_offers_each_models_dachshund_only_where_every_model_has_that_class(tmp_path):
+    app = _page("views/present.py")
+    entries = app.pills(key="present_images")
+    entries.set_value(len(entries.options) - 1).run()  # the story, the last entry
+    app.switch_page("views/classification.py").run()
+    app = _add_model(app, "pets.keras", _small_model_file(tmp_path, "pets.keras"), labels="cat, dog, fox")
+    app.switch_page("views/present.py").run()
+    assert not app.exception, app.exception
+    options = app.pills(key="present_images").options
+    assert "Each model's dachshund" not in options and options[-1] == "Honest model vs cheating model"
+
+
 def test_models_with_different_classes_are_not_said_to_disagree_and_each_map_says_what_it_explains(tmp_path):
     app = _add_model(_app(), "pets.keras", _small_model_file(tmp_path, "pets.keras"), labels="cat, dog, fox")
     pets = app.selectbox(key="model_a").value

@@ -5,8 +5,7 @@ import streamlit as st
 from core.errors import UserError
 from core.inside import pictures
 from core.inside.class_model import PAGE_STEPS, PRESETS, reading
-from core.progress import Progress, Stopped
-from dashboard import state, waiting
+from dashboard import components, state, waiting
 from dashboard.views.common import all_labels
 
 FILTER_STEPS = 48
@@ -39,46 +38,6 @@ def _layer_picker(name: str, key: str) -> str:
     return st.selectbox(f"Layer of {name}", names, index=names.index(default), key=f"{key}_{name}",
                         format_func=labels.get, help="Every layer with a spatial output, nested base networks' too, "
                         "with its kind and output shape (height × width × channels).")  # fmt: skip
-
-
-def _waited(key, request, doing: str, total: float, work, draw=None):
-    """work(progress) in the background under a progress bar with a Stop (dashboard/waiting.py); `draw(progress)`
-    adds to the bar (the latest picture). None when stopped: a note says so, with a button to run it again."""
-    done = st.session_state.setdefault("inside_done", set())
-    if key in done:
-        return work(None)  # kept: no thread, no bar
-    if waiting.was_stopped(request):
-        _stopped_note(request, doing)
-        return None
-    status = st.empty()  # emptied at the end: the bar and the Stop go
-    with status.container(horizontal=True, vertical_alignment="center"):
-        bar = st.progress(0.0, text=f"{doing}…")
-        waiting.stop_button(request, key=f"stop_{key}")
-    extra = st.empty()
-
-    def show(progress: Progress) -> None:
-        bar.progress(progress.fraction, text=f"{doing}: {progress.fraction:.0%}")
-        if draw is not None:
-            draw(progress, extra)
-
-    try:
-        value = waiting.run(key, work, Progress(doing, total), show, request)
-        done.add(key)
-        return value
-    except Stopped:
-        status.empty()
-        extra.empty()
-        _stopped_note(request, doing)
-        return None
-    finally:
-        status.empty()
-        extra.empty()
-
-
-def _stopped_note(request, doing: str) -> None:
-    st.info(f"Stopped: {doing[0].lower()}{doing[1:]} was not finished, and nothing half done was kept.")
-    st.button("Run again", key=f"run_again_{hash(request)}", type="primary", on_click=waiting.ask_to_run,
-              args=(request,))  # fmt: skip
 
 
 def class_model_view() -> None:
@@ -120,25 +79,17 @@ def class_model_view() -> None:
                 if not waiting.was_stopped(request):
                     st.caption("Not drawn yet for this class, preset and number of steps.")
                 elif name == missing[0]:
-                    _stopped_note(request, f"Drawing the class model of {target}")
+                    waiting.stopped_note(request, f"Drawing the class model of {target}")
                 continue
             if result is None:
 
                 def work(progress, name=name):
                     return state.draw_class_model(name, target, preset, steps, progress)
 
-                def draw(progress, place, shown={}):  # noqa: B006 - the step last drawn, for this model only
-                    latest = getattr(progress, "latest", None)
-                    if latest is not None and shown.get("step") != latest.step:
-                        shown["step"] = latest.step  # redraw the picture only when 10 more steps are done
-                        with place.container():
-                            st.image(pictures.enlarged(latest.pixels[0], 320), width="content")
-                            st.caption(f"step {latest.step} of {latest.steps} · score {latest.objective[0]:.2f} · "
-                                       f"{latest.seconds:.1f} s")  # fmt: skip
-
                 try:
-                    result = _waited(("class_model", name, target, preset, int(steps)), request,
-                                     f"Drawing {target} as {name} pictures it", steps, work, draw)  # fmt: skip
+                    result = waiting.watched(("class_model", name, target, preset, int(steps)), request,
+                                             f"Drawing {target} as {name} pictures it", steps, work,
+                                             components.growing_picture(320))  # fmt: skip
                 except UserError as error:
                     st.error(str(error))
                     continue
@@ -205,7 +156,9 @@ def filter_patterns_view() -> None:
             return state.layer_filter_patterns(name, layer, count, FILTER_STEPS, progress)
 
         try:
-            patterns = _waited(request, request, f"Drawing {count} filter patterns of {layer}", FILTER_STEPS, work)
+            patterns = waiting.watched(
+                request, request, f"Drawing {count} filter patterns of {layer}", FILTER_STEPS, work
+            )
         except UserError as error:
             st.error(str(error))
             continue
@@ -234,8 +187,8 @@ def patches_view() -> None:
             return state.filter_patches(name, layer, filter_index, count, source, progress)
 
         try:
-            found = _waited(request, request, f"Finding the patches that excite filter {int(filter_index)} of {layer}",
-                            state.patch_source_size(source), work)  # fmt: skip
+            doing = f"Finding the patches that excite filter {int(filter_index)} of {layer}"
+            found = waiting.watched(request, request, doing, state.patch_source_size(source), work)
         except UserError as error:
             st.error(str(error))
             continue
