@@ -16,7 +16,7 @@ The result is always scored by the unchanged model, as the image it is saved as 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -24,21 +24,10 @@ from core.errors import ModelError
 from core.inside.ascent import AscentResult, AscentSettings, Progress, ascend
 from core.scoring import LoadedModel
 
+_SEED = AscentSettings(parameterisation="pixels", learning_rate=0.3, epsilon=1e-12, l2=1e-6, batch_norm_training=True)
 PRESETS: dict[str, AscentSettings] = {
-    "seed": AscentSettings(
-        parameterisation="pixels",
-        learning_rate=0.3,
-        epsilon=1e-12,
-        l2=1e-6,
-        batch_norm_training=True,
-    ),
-    "seed-frozen": AscentSettings(
-        parameterisation="pixels",
-        learning_rate=0.3,
-        epsilon=1e-12,
-        l2=1e-6,
-        batch_norm_training=False,
-    ),
+    "seed": _SEED,
+    "seed-frozen": replace(_SEED, batch_norm_training=False),  # nothing else changed
     "regularised": AscentSettings(
         parameterisation="fourier",
         learning_rate=0.05,
