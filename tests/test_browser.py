@@ -563,7 +563,7 @@ def test_inside_the_model_draws_both_class_models_and_says_what_each_model_makes
     page.goto(server)
     page.get_by_test_id("stSidebarNav").get_by_text("Inside the model", exact=True).click()
     main = page.get_by_test_id("stMain")
-    steps = main.get_by_label("Steps")
+    steps = main.get_by_label("Steps", exact=True)  # not the pictures' "… 200 steps in …" captions
     steps.fill("30")
     steps.press("Enter")
     _settled(page)
@@ -590,7 +590,7 @@ def test_a_long_class_model_shows_its_picture_while_it_runs_and_a_stop_keeps_not
     page.goto(server)
     page.get_by_test_id("stSidebarNav").get_by_text("Inside the model", exact=True).click()
     main = page.get_by_test_id("stMain")
-    steps = main.get_by_label("Steps")
+    steps = main.get_by_label("Steps", exact=True)  # not the pictures' "… 200 steps in …" captions
     steps.fill("2990")  # minutes on two cores: long enough to watch and stop, and no other test draws it
     steps.press("Enter")
     _settled(page)
