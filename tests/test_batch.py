@@ -470,8 +470,11 @@ def test_a_killed_ray_worker_ends_the_run_with_a_sentence_keeping_what_finished_
     everything = {str(path.absolute()) for path in (data.parent / "pictures").iterdir()}
     partial = pd.read_parquet(out / "explanations.parquet")
     assert set(partial["image"]) == everything - set(held["images"]) and len(partial) == 2
-    assert (partial["status"] == "ok").all()
-    assert all((out / row.map).is_file() and (out / row.overlay).is_file() for row in partial.itertuples())
+    # Either call may have finished first: the one with the file that is not an image has its row marked so.
+    assert all((row.status == "error") == row.image.endswith("broken.png") for row in partial.itertuples())
+    finished = partial[partial["status"] == "ok"]
+    assert len(finished) >= 1
+    assert all((out / row.map).is_file() and (out / row.overlay).is_file() for row in finished.itertuples())
     manifest = read_manifest(out)
     assert manifest["interrupted"] is True and manifest["counts"]["computed_now"] == 2
 
