@@ -839,6 +839,7 @@ def _ascent_hooks(progress: Progress | None) -> dict:
     return {"progress": seen, "stop": lambda: progress.stopping}
 
 
+@st.cache_data(show_spinner=False, max_entries=256)  # asked again on every rerun of the pages that show it
 def probability_of(model_name: str, pixels: np.ndarray, label: str) -> float | None:
     """What a model says of a picture (any size, RGB uint8): the probability of `label`, None when it is not one of
     its classes."""
