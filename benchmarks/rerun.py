@@ -1,4 +1,4 @@
-"""Server time of a rerun of the Saliency page over results already computed: 8 images x 2 models.
+"""Server time of a rerun of the Saliency or Compare page over results already computed: 8 images x 2 models.
 
 Three changes a user makes after the maps are computed, each run through Streamlit's AppTest (the script, the
 widgets and st.image's encoding, without a browser): a plain rerun, a change of the overlay opacity, and a switch
@@ -12,7 +12,7 @@ with its range (min-max). The whole AppTest run also holds what Streamlit does a
 (the full garbage collection of `runner.postScriptGC`, which `dashboard/state.py` keeps short by freezing the
 long-lived objects once the models are loaded).
 
-    .venv/bin/python -m benchmarks.rerun [--repeats 7] [--profile FOLDER]
+    .venv/bin/python -m benchmarks.rerun [--page saliency|compare] [--repeats 7] [--profile FOLDER]
 
 --profile FOLDER writes one cProfile per change (of the script's own thread, where the page runs) for
 `python -m pstats`; its times then include the profiler's overhead.
@@ -50,16 +50,16 @@ def _reference() -> float:
     return time.perf_counter() - start
 
 
-def _app():
+def _app(page: str):
     from streamlit.testing.v1 import AppTest
 
     app = AppTest.from_file(APP, default_timeout=600)
     app.run()
     for index in range(12):
         app.session_state[f"sample_{index}"] = index in SAMPLES
-    app.switch_page("views/saliency.py").run()
+    app.switch_page(f"views/{page}.py").run()
     for method in ("gradcam", "saliency"):  # both computed (and drawn once) before anything is timed
-        app.session_state["saliency_method"] = method
+        app.session_state[f"{page}_method"] = method
         app.run()
     assert not app.exception, app.exception
     return app
@@ -98,7 +98,7 @@ def _pictures(app) -> int:
     return sum(len(element.proto.imgs) for element in app.get("image"))
 
 
-def _scenarios(app):
+def _scenarios(app, page: str):
     """Each scenario: a name and a function that changes the app's state (the timed part is the rerun)."""
     opacities = iter(OPACITIES)
 
@@ -106,18 +106,19 @@ def _scenarios(app):
         pass
 
     def opacity() -> None:
-        app.slider(key="saliency_opacity").set_value(next(opacities))
+        app.slider(key=f"{page}_opacity").set_value(next(opacities))
 
     def method_back() -> None:
-        app.session_state["saliency_method"] = "gradcam"
+        app.session_state[f"{page}_method"] = "gradcam"
         app.run()  # the switch away is not timed: only the switch back to saliency
-        app.session_state["saliency_method"] = "saliency"
+        app.session_state[f"{page}_method"] = "saliency"
 
     return [("plain rerun", plain), ("opacity change", opacity), ("switch back to a method", method_back)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--page", choices=("saliency", "compare"), default="saliency")
     parser.add_argument("--repeats", type=int, default=7, help=f"at most {len(OPACITIES) - 1}")
     parser.add_argument("--profile", type=Path, help="write a cProfile of each change into this folder")
     options = parser.parse_args()
@@ -127,10 +128,10 @@ def main() -> None:
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # AppTest's session state warns outside a script run
     script = _ScriptThread()
 
-    app = _app()
-    print(f"Saliency page, {len(SAMPLES)} images x 2 models, {_pictures(app)} pictures per rerun")
+    app = _app(options.page)
+    print(f"{options.page.capitalize()} page, {len(SAMPLES)} images x 2 models, {_pictures(app)} pictures per rerun")
     rows = []
-    for name, change in _scenarios(app):
+    for name, change in _scenarios(app, options.page):
         seconds, ratios, cpu, script_wall = [], [], [], []
         change()
         app.run()  # one untimed rerun: the first of each kind may fill a cache

@@ -28,6 +28,7 @@ FRAME = (170, 170, 170)  # a light grey edge, so a mostly white raw map or colou
 SHARED = "shared"  # one scale for every map, so strengths compare across images and models
 PER_IMAGE = "per image"  # one scale per image, shared by the models (or methods) explaining it
 PER_MAP = "per map"  # each map its own scale: its strongest evidence gets full colour
+OPACITY = 0.6  # how strongly the map's strongest evidence covers the image, where no one chose
 COLOUR_SCALES = (SHARED, PER_IMAGE, PER_MAP)
 # A map whose own colour limit is below this share of the limit it is drawn with reads as nearly clear.
 FAINT = 0.25
@@ -218,7 +219,7 @@ def overlay(
     limit: float,
     signed: bool,
     *,
-    opacity: float = 0.6,
+    opacity: float = OPACITY,
     colourmap: str | None = None,
     exponent: float = 1.0,
 ) -> np.ndarray:
@@ -287,7 +288,7 @@ def explanation_picture(
     limit: float,
     signed: bool,
     *,
-    opacity: float = 0.6,
+    opacity: float = OPACITY,
     colourmap: str | None = None,
     exponent: float = 1.0,
     side: int | None = 640,
@@ -297,11 +298,19 @@ def explanation_picture(
     display size; `fit` and `true_box` are in the coordinates of `pixels`."""
     shown = display_size(pixels, side) if side else pixels
     picture = overlay(shown, raw, limit, signed, opacity=opacity, colourmap=colourmap, exponent=exponent)
-    height, width = pixels.shape[:2]
+    return with_boxes(picture, fit, true_box, pixels.shape[1], pixels.shape[0])
+
+
+def with_boxes(picture: np.ndarray, fit: BoxFit | None, true_box, width: int, height: int) -> np.ndarray:
+    """The picture (an image of width×height, shown at another size) with the saliency-fitted box and the true box,
+    both given in the image's coordinates; the picture itself where there is neither."""
+    if fit is None and true_box is None:
+        return picture
+    shown_height, shown_width = picture.shape[:2]
     if fit is not None:
-        fit = fit.scaled(shown.shape[1], shown.shape[0], width, height)
+        fit = fit.scaled(shown_width, shown_height, width, height)
     if true_box is not None:
-        true_box = scale_box(true_box, shown.shape[1], shown.shape[0], width, height)
+        true_box = scale_box(true_box, shown_width, shown_height, width, height)
     return draw_boxes(picture, fit, true_box, all_boxes=False)
 
 

@@ -9,6 +9,7 @@ import streamlit as st
 from core.classify import Prediction
 from core.explain.registry import Parameter
 from core.render import (
+    OPACITY,
     PER_MAP,
     SHARED,
     UNSIGNED_COLOURMAP,
@@ -480,7 +481,7 @@ def download_row(key: str, downloads: list[Download]) -> None:
 
 
 def report_downloads(
-    comparison, *, shared: bool, opacity: float = 0.6, stem: str = "explanation-report", html: str | None = None
+    comparison, *, shared: bool, opacity: float = OPACITY, stem: str = "explanation-report", html: str | None = None
 ) -> None:
     """The report (HTML, `html` where it is drawn already) and its numbers (CSV, JSON) as download buttons; each
     file is made only when clicked."""

@@ -41,6 +41,7 @@ from core.render import (
     overlay_layer,
     picture_file,
     square_thumbnail,
+    with_boxes,
 )
 from core.samples import Sample, sample_images
 from core.scoring import LoadedModel, load_model, unload
@@ -723,20 +724,56 @@ def overlay_picture(
     colourmap: str | None,
     exponent: float,
     side: int = 640,
+    fit=None,
+    true_box=None,
 ) -> bytes:
-    """core.render.overlay of the map (`digest` its map_digest) on the image at display size, as JPEG bytes. The
-    coloured layer is kept apart from the opacity, so a new opacity only blends."""
+    """core.render.explanation_picture of the map (`digest` its map_digest) on the image at display size, with the
+    box `fit` to it and the image's `true_box` where given, as JPEG bytes, drawn once."""
+    look = (limit, signed, colourmap, exponent, side, opacity, _box_key(fit), _box_key(true_box))
+
+    def picture() -> bytes:
+        drawn = overlay_array(
+            image, raw, digest, limit, signed, opacity=opacity, colourmap=colourmap, exponent=exponent, side=side,
+            fit=fit, true_box=true_box,
+        )  # fmt: skip
+        return picture_file(drawn, photo=True)
+
+    return _drawn().get(("overlay", image.sha256, digest, *look), picture)
+
+
+def overlay_array(
+    image: DecodedImage,
+    raw: np.ndarray,
+    digest: str,
+    limit: float,
+    signed: bool,
+    *,
+    opacity: float,
+    colourmap: str | None,
+    exponent: float,
+    side: int = 640,
+    fit=None,
+    true_box=None,
+) -> np.ndarray:
+    """The picture overlay_picture encodes, (H, W, 3) uint8 (for a download). The coloured layer is kept apart from
+    the opacity, so a new opacity only blends."""
     layer_key = ("layer", image.sha256, side, digest, limit, signed, colourmap, exponent)
 
     def layer():
         height, width = shown_image(image, side).shape[:2]
         return overlay_layer(height, width, raw, limit, signed, colourmap=colourmap, exponent=exponent)
 
-    def picture() -> bytes:
-        coloured = _drawn().get(layer_key, layer)
-        return picture_file(blend(shown_image(image, side), coloured, opacity), photo=True)
+    blended = blend(shown_image(image, side), _drawn().get(layer_key, layer), opacity)
+    return with_boxes(blended, fit, true_box, image.width, image.height)
 
-    return _drawn().get(("overlay", *layer_key, opacity), picture)
+
+def _box_key(box) -> tuple | None:
+    """What identifies a box (or a core.boxes.BoxFit, by its box and centroid) in a key."""
+    if box is None:
+        return None
+    if hasattr(box, "centroid"):
+        return (*_box_key(box.box), *(round(float(v), 3) for v in box.centroid))
+    return tuple(round(float(v), 3) for v in box)
 
 
 def colour_bar_picture(signed: bool, colourmap: str | None, exponent: float) -> bytes:

@@ -806,6 +806,34 @@ def test_pictures_drawn_through_the_caches_are_core_renders_own_to_the_byte():
     assert same
 
 
+def test_pictures_with_their_boxes_drawn_through_the_caches_are_core_renders_own_to_the_byte():
+    """The Compare, Method grid and Presentation pages draw the map with its fitted box and the true box through
+    the same caches, at their own sizes: the picture must be core.render.explanation_picture's, and another box
+    (or none) another picture."""
+    from core.boxes import fit_box
+    from core.render import explanation_picture, picture_file
+    from core.samples import sample_images
+    from dashboard import state
+
+    photo = sample_images()[10].image
+    raw = np.zeros((224, 224), np.float32)
+    raw[60:120, 90:170] = 1.0
+    fit, other = fit_box(raw), fit_box(raw[::-1].copy())
+    digest, truth = state.map_digest(raw), (40.0, 50.0, 300.0, 260.0)
+    for side, opacity, true_box in [(640, 0.65, truth), (480, 0.6, None), (720, 0.6, truth), (720, 0.6, truth)]:
+        look = dict(opacity=opacity, colourmap=None, exponent=1.0, side=side, fit=fit, true_box=true_box)
+        drawn = state.overlay_picture(photo, raw, digest, 1.0, False, **look)
+        expected = explanation_picture(
+            photo.pixels, raw, fit, 1.0, False, opacity=opacity, exponent=1.0, side=side, true_box=true_box
+        )
+        assert np.array_equal(state.overlay_array(photo, raw, digest, 1.0, False, **look), expected)
+        same = drawn == picture_file(expected, photo=True)
+        assert same, (side, opacity)
+        for changed in ({"fit": other}, {"fit": None}, {"true_box": None if true_box else truth}):
+            differs = state.overlay_picture(photo, raw, digest, 1.0, False, **(look | changed)) != drawn
+            assert differs, (side, changed)
+
+
 def test_a_map_that_differs_in_one_value_gets_a_picture_of_its_own():
     raw = np.zeros((8, 8), np.float32)
     changed = raw.copy()

@@ -7,7 +7,7 @@ import streamlit as st
 from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.explain import METHODS
 from core.images import encode_png
-from core.render import PER_IMAGE, PER_MAP, colour_limits, display_size, explanation_picture, limit_caption
+from core.render import PER_IMAGE, PER_MAP, colour_limits, display_size, limit_caption
 from dashboard import components, state, trust_panels
 from dashboard.views.common import all_labels, comparison, file_stem, images_and_models
 
@@ -70,10 +70,12 @@ for row, selected in enumerate(images):
         pictures[0].image(display_size(image.pixels), width="stretch", caption=f"{image.width}×{image.height}")
         for index, name in enumerate(models, start=1):
             explanation, limit = result.explanations[(name, method)][row], limits[(name, row)]
-            picture = explanation_picture(
-                image.pixels, explanation.map, explanation.fit, limit, signed,
-                opacity=opacity, colourmap=colourmap, exponent=METHODS[method].overlay_exponent, true_box=selected.box,
+            look = dict(
+                opacity=opacity, colourmap=colourmap, exponent=METHODS[method].overlay_exponent,
+                fit=explanation.fit, true_box=selected.box,
             )  # fmt: skip
+            digest = state.map_digest(explanation.map)
+            picture = state.overlay_picture(image, explanation.map, digest, limit, signed, **look)
             with verdicts[index]:
                 familiarity = components.verdict(result.predictions[name][row], name, named=True, note=False)
             pictures[index].image(picture, width="stretch", caption=f"explaining “{explanation.target_label}” · "
@@ -82,7 +84,9 @@ for row, selected in enumerate(images):
                 components.blank_note(st, method, explanation.map, explanation.target_label)
                 st.download_button(
                     "Overlay PNG",
-                    lambda picture=picture: encode_png(picture),
+                    lambda args=(image, explanation.map, digest, limit, signed), look=look: encode_png(
+                        state.overlay_array(*args, **look)
+                    ),
                     file_name=f"{file_stem(image.name)}.{name}.{method}.png",
                     mime="image/png",
                     icon=":material/download:",

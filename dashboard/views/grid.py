@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.explain import METHODS
-from core.render import PER_MAP, SHARED, colour_limits, explanation_picture, limit_caption, scale_sentence
+from core.render import OPACITY, PER_MAP, SHARED, colour_limits, limit_caption, scale_sentence
 from dashboard import components, state, trust_panels
 from dashboard.views.common import images_and_models
 
@@ -87,9 +87,10 @@ for method, column in zip(methods, columns, strict=False):
         if result is None:
             continue
         limit = limits[(method, 0)]
-        picture = explanation_picture(
-            selected.image.pixels, result.map, result.fit, limit, chosen.signed,
-            colourmap=chosen.colourmap, exponent=chosen.overlay_exponent, side=480, true_box=selected.box,
+        picture = state.overlay_picture(
+            selected.image, result.map, state.map_digest(result.map), limit, chosen.signed, opacity=OPACITY,
+            colourmap=chosen.colourmap, exponent=chosen.overlay_exponent, side=480, fit=result.fit,
+            true_box=selected.box,
         )  # fmt: skip
         # SHAP and LIME, computed on a click, are each on their own scale.
         cell_scale = scale if chosen.needs_gradients else PER_MAP

@@ -9,7 +9,7 @@ from core.errors import UserError
 from core.explain import METHODS
 from core.inside.class_model import PAGE_STEPS, reading
 from core.inside.pictures import enlarged
-from core.render import PER_MAP, colour_limits, display_size, explanation_picture, scale_sentence
+from core.render import OPACITY, PER_MAP, colour_limits, display_size, scale_sentence
 from core.samples import SHORTCUT_STORY_MODELS
 from dashboard import components, state, waiting
 
@@ -213,9 +213,10 @@ def _explanations_view(selected, models: list[str], method: str, *, is_story: bo
             limits = colour_limits({key: result.map for key, result in results.items()}, chosen.signed, PER_MAP)
             for column, name in zip(pictures[1:], models, strict=True):
                 result, limit = results[(name, 0)], limits[(name, 0)]
-                picture = explanation_picture(
-                    selected.image.pixels, result.map, result.fit, limit, chosen.signed,
-                    colourmap=chosen.colourmap, exponent=chosen.overlay_exponent, side=720, true_box=selected.box,
+                picture = state.overlay_picture(
+                    selected.image, result.map, state.map_digest(result.map), limit, chosen.signed, opacity=OPACITY,
+                    colourmap=chosen.colourmap, exponent=chosen.overlay_exponent, side=720, fit=result.fit,
+                    true_box=selected.box,
                 )  # fmt: skip
                 column.image(picture)
                 components.blank_note(column, method, result.map, result.target_label)
