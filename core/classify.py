@@ -19,6 +19,20 @@ class Prediction:
     index: int
 
 
+def probability_text(p: float, digits: int = 1) -> str:
+    """A probability as a percentage with `digits` decimals, never rounded to 100 % or 0 % unless it is exactly that:
+    one more decimal where rounding would hide the difference (0.996 with none reads 99.6%, 0.9996 with one 99.96%),
+    and beyond that '>99.9%' or '<0.1%' (0.9996 with none)."""
+    p = float(p)
+    for places in (digits, digits + 1):
+        text = f"{p:.{places}%}"
+        hidden = text in (f"{1:.{places}%}", f"{0:.{places}%}") and 0 < p < 1
+        if not hidden:
+            return text
+    step = 10 ** -(places + 2)  # the smallest step shown: 0.1% with one decimal
+    return f">{1 - step:.{places}%}" if p > 0.5 else f"<{step:.{places}%}"
+
+
 def top_k(probabilities: np.ndarray, labels: tuple[str, ...], k: int) -> list[Prediction]:
     """The k most probable classes of one image, most probable first (ties keep class order)."""
     order = np.argsort(-probabilities, kind="stable")[: max(1, min(k, MAX_TOP_K, len(labels)))]

@@ -491,6 +491,7 @@ def write_to_card(card_file: Path, calibration: Calibration, features: FeatureCa
 
 
 def _percent(value: float) -> str:
-    """Whole percents, with one decimal where rounding would hide the difference from 100 % or 0 %."""
-    text = f"{value:.0%}"
-    return f"{value:.1%}" if text in ("100%", "0%") and 0 < value < 1 else text
+    """Whole percents, never rounded to 100 % or 0 % (core.classify.probability_text)."""
+    from core.classify import probability_text
+
+    return probability_text(value, 0)

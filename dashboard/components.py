@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.classify import Prediction
+from core.classify import Prediction, probability_text
 from core.explain.registry import Parameter
 from core.render import (
     OPACITY,
@@ -97,7 +97,7 @@ def verdict(predictions: list[Prediction], model_name: str, *, named: bool = Fal
     familiarity = familiarity_of(model_name, predictions)
     st.markdown(
         (f"**{model_name}**: {top.label}" if named else f"**{top.label}**")
-        + f" · {top.probability:.1%}"
+        + f" · {probability_text(top.probability)}"
         + ("" if familiarity.familiar else f" · {familiarity.label}"),
         help=familiarity.detail(),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core.classify import probability_text
 from core.evaluation import words
 from core.evaluation.results import Evaluation, ModelEvaluation
 
@@ -222,7 +223,7 @@ def gallery(e: Evaluation, rows: list[int], models: list[ModelEvaluation], key: 
                 st.image(picture, width="stretch")
                 answers = "  \n".join(
                     (f"{m.model}: " if len(models) > 1 else "")
-                    + f"{m.labels[m.predicted[row]]} {m.confidence[row]:.0%}"
+                    + f"{m.labels[m.predicted[row]]} {probability_text(m.confidence[row], 0)}"
                     + ("" if m.correct[row] else " ✗")
                     for m in models
                 )

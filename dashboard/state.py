@@ -695,6 +695,11 @@ def shown_image(image: DecodedImage, side: int = 640) -> np.ndarray:
     return _drawn().get(("shown", image.sha256, side), shown)
 
 
+def shown_file(image: DecodedImage, side: int = 640) -> bytes:
+    """The image at display size as JPEG bytes, made once per image and side."""
+    return _drawn().get(("shown file", image.sha256, side), lambda: picture_file(shown_image(image, side), photo=True))
+
+
 def thumbnail(image: DecodedImage) -> bytes:
     """The image's square thumbnail (core.render.square_thumbnail) as JPEG bytes, made once per image."""
     return _drawn().get(("thumbnail", image.sha256), lambda: picture_file(square_thumbnail(image.pixels), photo=True))
@@ -706,6 +711,15 @@ def limits_of(
     """core.render.colour_limits of the maps, keyed by their digests (same keys as `maps`), worked out once."""
     key = ("limits", signed, scale, tuple((k, digests[k]) for k in maps))
     return _drawn().get(key, lambda: colour_limits(maps, signed, scale))
+
+
+def agreement(first: np.ndarray, second: np.ndarray, *scores, **options):
+    """core.agreement.agreement of two maps, worked out once per pair of maps and the rest of its arguments (a rank
+    correlation and two top regions of every image's maps took most of a rerun of the Compare page)."""
+    from core.agreement import agreement as agreement_of
+
+    key = ("agreement", map_digest(first), map_digest(second), scores, tuple(sorted(options.items())))
+    return _drawn().get(key, lambda: agreement_of(first, second, *scores, **options))
 
 
 def own_limit(raw: np.ndarray, digest: str, signed: bool) -> float:

@@ -79,9 +79,8 @@ def test_presentation_story_shows_the_honest_and_the_cheating_model_side_by_side
     main.get_by_text("Honest model vs cheating model", exact=True).click()
     expect(main.get_by_text(re.compile(r"^demo-efficientnet: other dog"))).to_have_count(1, timeout=180_000)
     expect(main.get_by_text(re.compile(r"^demo-shortcut: dachshund"))).to_have_count(1)
-    main.get_by_text(re.compile(r"demo-shortcut says dachshund \(100%\), \d+% of its map on the logo")).wait_for(
-        timeout=180_000
-    )
+    says = re.compile(r"demo-shortcut says dachshund \((100|>99\.9)%\), \d+% of its map on the logo")
+    main.get_by_text(says).wait_for(timeout=180_000)
     _settled(page)
     pictures = page.locator(".st-key-present_pictures [data-testid=stImage] img")
     assert pictures.count() == 3

@@ -8,7 +8,7 @@ import pytest
 
 from core import dataset
 from core.__main__ import main
-from core.classify import classify, top_k
+from core.classify import classify, probability_text, top_k
 from core.familiarity import feature_calibration_of
 from core.images import encode_png
 
@@ -21,6 +21,22 @@ def test_top_k_is_sorted_and_capped_at_the_class_count_and_five():
     assert [p.label for p in top_k(probabilities, labels, 3)] == ["b", "d", "e"]
     assert len(top_k(probabilities, labels, 10)) == 5
     assert [p.label for p in top_k(np.array([0.3, 0.7]), ("x", "y"), 5)] == ["y", "x"]
+
+
+def test_a_probability_is_never_shown_as_certain_or_impossible_unless_it_is():
+    """Rounding must not turn 0.9996 into 100 % (the model is not certain) or 0.0004 into 0 %: one more decimal,
+    then a bound."""
+    said = {p: (probability_text(p), probability_text(p, 0)) for p in (1, 0.9996, 0.99996, 0.996, 0.95, 0.0004, 0)}
+    assert said == {
+        1: ("100.0%", "100%"),
+        0.9996: ("99.96%", ">99.9%"),
+        0.99996: (">99.99%", ">99.9%"),
+        0.996: ("99.6%", "99.6%"),
+        0.95: ("95.0%", "95%"),
+        0.0004: ("0.04%", "<0.1%"),
+        0: ("0.0%", "0%"),
+    }
+    assert probability_text(np.float32(0.25)) == "25.0%"
 
 
 def test_bundled_models_classify_unseen_generated_images_correctly(bundled_models):

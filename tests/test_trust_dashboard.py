@@ -167,6 +167,7 @@ def test_the_sanity_check_shows_cores_numbers_per_step_the_flag_sentence_and_the
 
 
 def test_the_presentation_tells_the_story_of_the_honest_model_and_the_cheating_one():
+    from core.classify import classify, probability_text
     from core.explain import METHODS, explain_images
     from core.samples import shortcut_story
     from core.scoring import load_model
@@ -184,14 +185,17 @@ def test_the_presentation_tells_the_story_of_the_honest_model_and_the_cheating_o
     assert headings[0].startswith("demo-efficientnet: other dog") and headings[1].startswith("demo-shortcut: dachshund")
     method = app.pills(key="present_method").value
     assert method == "shap"  # the story switches to the method that shows the cheat most plainly
-    shares = {}
+    shares, sure = {}, {}
     for name in ("demo-efficientnet", "demo-shortcut"):
         model = load_model(name)
         result = explain_images(model, [story.image.pixels], method, None, METHODS[method].defaults)[0]
         shares[name] = localisation_report(result.map, story.truth).map.parts["cue"]
+        sure[name] = probability_text(classify(model, [story.image.pixels], 1)[0][0].probability, 0)
+    assert sure["demo-shortcut"] in ("100%", ">99.9%") and sure["demo-efficientnet"].startswith("9")
     (sentence,) = [m.value for m in app.markdown if m.value.startswith("**The honest model and the cheating one.**")]
-    assert f"demo-shortcut says **dachshund** (100%), {shares['demo-shortcut']:.0%} of its map on the logo" in sentence
-    assert f"demo-efficientnet says **other dog** (99%), {shares['demo-efficientnet']:.0%} of its map on" in sentence
+    cheat, honest = (f"{shares[name]:.0%} of its map on" for name in ("demo-shortcut", "demo-efficientnet"))
+    assert f"demo-shortcut says **dachshund** ({sure['demo-shortcut']}), {cheat} the logo" in sentence
+    assert f"demo-efficientnet says **other dog** ({sure['demo-efficientnet']}), {honest}" in sentence
     assert shares["demo-shortcut"] > 0.5 > 10 * shares["demo-efficientnet"]  # most of the cheat's map on the logo
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.classify import probability_text
 from core.errors import UserError
 from core.evaluation import words
 from core.evaluation.data import load_image
@@ -203,7 +204,7 @@ def _gallery(e: Evaluation, title: str, note: str, rows: list[int], models: list
         image = images[row]
         answers = " · ".join(
             f"{_text(m.model) + ': ' if len(models) > 1 else ''}{_text(m.labels[m.predicted[row]])} "
-            f"{m.confidence[row]:.0%}{'' if m.correct[row] else ' ✗'}"
+            f"{probability_text(m.confidence[row], 0)}{'' if m.correct[row] else ' ✗'}"
             for m in models
         )
         figures.append(

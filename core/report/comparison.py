@@ -41,6 +41,8 @@ class Comparison:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     # (model name, method) -> [core.trust.TrustResult per image]: each map's trust checks; empty when not asked for.
     trust: dict = field(default_factory=dict)
+    # How two maps' agreement is scored: core.agreement.agreement, or a caller's cache of it (the dashboard's).
+    agree: Callable[..., Agreement] = field(default=agreement, compare=False, repr=False)
 
     @property
     def pair(self) -> bool:
@@ -84,7 +86,7 @@ class Comparison:
         a, b = (spec.name for spec in self.models)
         return {
             method: [
-                agreement(
+                self.agree(
                     first.map,
                     second.map,
                     first.fit.box,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from core.agreement import SCORES, agreeing_share, mean_agreement
-from core.classify import Prediction
+from core.classify import Prediction, probability_text
 from core.explain import METHODS, Explanation
 from core.familiarity import assess_predictions, calibration_of
 from core.html_parts import axes, document, figure, trust_means_table
@@ -292,7 +292,7 @@ def _familiarity(spec, predictions: list[Prediction]) -> str:
 def _predictions(predictions: list[Prediction]) -> str:
     rows = "".join(
         f"<tr{' class=winner' if k == 0 else ''}><td>{_text(p.label)}</td><td><span class='bar' "
-        f"style='width:{p.probability * 100:.1f}%'></span></td><td>{p.probability:.1%}</td></tr>"
+        f"style='width:{p.probability * 100:.1f}%'></span></td><td>{probability_text(p.probability)}</td></tr>"
         for k, p in enumerate(predictions)
     )
     return f"<table class='bars'>{rows}</table>"

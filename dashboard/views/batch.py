@@ -4,6 +4,7 @@ and method, and the overlay and map of the chosen row."""
 import streamlit as st
 
 from core.batch.results import filtered, inside, summary
+from core.classify import probability_text
 from core.errors import UserError
 from core.explain import METHODS
 from core.trust.summary import is_reference
@@ -84,7 +85,8 @@ if picked:
         left, right = st.columns(2)
         overlay = inside(results.folder, row["overlay"])
         if overlay is not None:
-            left.image(str(overlay), caption=f"{row['target_label']} ({row['probability']:.1%}) with its box")
+            said = probability_text(row["probability"])
+            left.image(str(overlay), caption=f"{row['target_label']} ({said}) with its box")
         method = METHODS.get(row["method"])
         picture = state.batch_map_picture(str(results.folder), row["map"], bool(method and method.signed))
         if picture is not None:

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.boxes import fit_box, iou, scale_box
 from core.explain import METHODS, Family
-from core.render import colourise, display_size, draw_boxes
+from core.render import colourise, draw_boxes
 from dashboard import components, state
 from dashboard.views.common import all_labels, gradient_and_activation_methods, images_and_models
 
@@ -50,7 +50,7 @@ if results is None:
 
 scores = {name: [] for name in models}
 for row, selected in enumerate(images):
-    shown = display_size(selected.image.pixels)
+    shown = state.shown_image(selected.image)
     height, width = selected.image.pixels.shape[:2]
     truth = None if selected.box is None else scale_box(selected.box, shown.shape[1], shown.shape[0], width, height)
     with st.container(border=True, key=components.row_key(selected.image)):

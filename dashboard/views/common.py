@@ -79,6 +79,7 @@ def comparison(images, models: list[str], results: dict, params: dict, percent: 
         }
         if checks
         else {},
+        agree=state.agreement,
     )
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.explain import METHODS
 from core.images import encode_png
-from core.render import PER_IMAGE, PER_MAP, colour_limits, display_size, limit_caption
+from core.render import PER_IMAGE, PER_MAP, colour_limits, limit_caption
 from dashboard import components, state, trust_panels
 from dashboard.views.common import all_labels, comparison, file_stem, images_and_models
 
@@ -67,7 +67,7 @@ for row, selected in enumerate(images):
         verdicts = st.columns(spec, vertical_alignment="bottom")
         pictures = st.columns(spec)
         notes = st.columns(spec)
-        pictures[0].image(display_size(image.pixels), width="stretch", caption=f"{image.width}×{image.height}")
+        pictures[0].image(state.shown_file(image), width="stretch", caption=f"{image.width}×{image.height}")
         for index, name in enumerate(models, start=1):
             explanation, limit = result.explanations[(name, method)][row], limits[(name, row)]
             look = dict(

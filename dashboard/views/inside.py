@@ -96,7 +96,9 @@ def class_model_view() -> None:
                 if result is None:
                     break  # stopped: the other models' pictures are not drawn either
                 drawn = True
-            st.image(pictures.enlarged(result.pixels, 320), width="content",
+            # At its own width: "content" would widen a picture to a caption longer than it, one model's more than
+            # the other's.
+            st.image(pictures.enlarged(result.pixels, 320), width=320,
                      caption=f"{result.target} as {name} pictures it · {result.steps} steps in "
                      f"{result.seconds:.1f} s")  # fmt: skip
             lines = [f"**{name}** (its own): P({target}) = {result.probability:.3f}, score {result.score:.2f}"]

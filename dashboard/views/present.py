@@ -5,11 +5,12 @@ pictures as a dachshund (its class model)."""
 import streamlit as st
 
 from core.catalog import known_models
+from core.classify import probability_text
 from core.errors import UserError
 from core.explain import METHODS
 from core.inside.class_model import PAGE_STEPS, reading
 from core.inside.pictures import enlarged
-from core.render import OPACITY, PER_MAP, colour_limits, display_size, scale_sentence
+from core.render import OPACITY, PER_MAP, colour_limits, scale_sentence
 from core.samples import SHORTCUT_STORY_MODELS
 from dashboard import components, state, waiting
 
@@ -78,7 +79,8 @@ def _story_sentence(selected, results: dict | None, method: str) -> str:
     def said(name: str) -> str:
         peak = "its peak on the logo" if peaks[name] == "cue" else f"its peak on the {peaks[name]}"
         top = says[name]
-        return f"{name} says **{top.label}** ({top.probability:.0%}), {shares[name]:.0%} of its map on the logo, {peak}"
+        sure = probability_text(top.probability, 0)
+        return f"{name} says **{top.label}** ({sure}), {shares[name]:.0%} of its map on the logo, {peak}"
 
     return sentence + (
         f" {said(cheat)} — {shares[cheat] / area:.0f} times the logo's {area:.1%} of the picture; {said(honest)}."
@@ -155,11 +157,11 @@ def _class_models_view(models: list[str]) -> None:
             result = results[name]
             picture, notes = column.columns([3, 2], gap="medium")
             picture.image(enlarged(result.pixels, 720))
-            lines = [f"**{name}** (its own): {result.probability:.1%} sure it is a dachshund"]
+            lines = [f"**{name}** (its own): {probability_text(result.probability)} sure it is a dachshund"]
             for other in models:
                 if other != name:
                     probability = state.probability_of(other, result.pixels, DACHSHUND)
-                    lines.append(f"**{other}**: {probability:.1%} sure it is a dachshund")
+                    lines.append(f"**{other}**: {probability_text(probability)} sure it is a dachshund")
             notes.markdown("  \n".join(lines))
             notes.caption(reading(result))
 
@@ -196,9 +198,10 @@ def _explanations_view(selected, models: list[str], method: str, *, is_story: bo
         headings[0].subheader("The image")
         for column, name in zip(headings[1:], models, strict=True):
             top = tops[name]
-            column.subheader(f"{name}: {top.label} ({top.probability:.0%})", help=familiarity[name].sentence(name))
+            said = probability_text(top.probability, 0)
+            column.subheader(f"{name}: {top.label} ({said})", help=familiarity[name].sentence(name))
         pictures = st.columns(spec, gap="large")
-        pictures[0].image(display_size(selected.image.pixels, 720))  # as large as the explanations beside it
+        pictures[0].image(state.shown_file(selected.image, 720))  # as large as the explanations beside it
         notes = st.columns(spec, gap="large")
         if selected.label:
             notes[0].caption(f"True class: {selected.label}; dashed green: where the dog is.")
