@@ -352,6 +352,10 @@ def test_a_class_models_probability_is_read_in_one_sentence():
         return reading(ClassModel("m", "dachshund", preset, 200, pixels, 0.0, probability, 1.0, False, ()))
 
     assert said(0.995).startswith("m itself is sure this picture is “dachshund” (99.5%)")
+    # Under the probability on the page, the sentence does not say it again.
+    pixels = np.zeros((4, 4, 3), np.uint8)
+    bare = reading(ClassModel("m", "dachshund", "seed", 200, pixels, 0.0, 0.9996, 1.0, False, ()), probability=False)
+    assert bare == "m itself is sure this picture is “dachshund”: it shows what the model looks for."
     assert "leans to" in said(0.7) and "more steps" in said(0.7)
     assert "does not take this picture" in said(0.2) and "shifts" in said(0.2)
     assert "capped" in said(0.2, "seed") and "capped" not in said(0.2, "seed-frozen")

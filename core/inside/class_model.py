@@ -236,14 +236,15 @@ def class_model(
     )
 
 
-def reading(result: ClassModel) -> str:
-    """One plain sentence on how to read a class model's probability by its own model."""
+def reading(result: ClassModel, *, probability: bool = True) -> str:
+    """One plain sentence on how to read a class model's probability by its own model; without the probability
+    itself where the page shows it just above."""
     p, model, target = result.probability, result.model, result.target
-    said = probability_text(p)
+    said = f" ({probability_text(p)})" if probability else ""
     if p >= 0.99:
-        return f"{model} itself is sure this picture is “{target}” ({said}): it shows what the model looks for."
+        return f"{model} itself is sure this picture is “{target}”{said}: it shows what the model looks for."
     if p >= 0.5:
-        return f"{model} leans to “{target}” ({said}) without being sure: more steps may sharpen the picture."
+        return f"{model} leans to “{target}”{said} without being sure: more steps may sharpen the picture."
     why = {
         "seed": "with BatchNorm in training mode on one image the score it can raise is capped; seed-frozen lifts "
         "the cap.",
@@ -251,7 +252,7 @@ def reading(result: ClassModel) -> str:
         f"{result.steps} steps; what it calls “{target}” may hang on exact pixels, which the shifts blur "
         "(seed-frozen, without them, can draw it).",
     }.get(result.preset, "more steps may get there.")
-    return f"{model} itself does not take this picture for “{target}” ({said}): {why}"
+    return f"{model} itself does not take this picture for “{target}”{said}: {why}"
 
 
 def settings_in_words(preset: str) -> dict:

@@ -108,7 +108,7 @@ def class_model_view() -> None:
                     lines.append(f"**{other}**: " + (f"P({target}) = {p:.3f}" if p is not None else
                                                      f"“{target}” is not one of its classes"))  # fmt: skip
             st.markdown("  \n".join(lines))
-            st.caption(reading(result))
+            st.caption(reading(result, probability=False))
             if result.history:
                 history = {"step": [step for step, _ in result.history], "score": [s for _, s in result.history]}
                 st.line_chart(history, x="step", y="score", height=140, y_label="score while ascending")

@@ -163,7 +163,7 @@ def _class_models_view(models: list[str]) -> None:
                     probability = state.probability_of(other, result.pixels, DACHSHUND)
                     lines.append(f"**{other}**: {probability_text(probability)} sure it is a dachshund")
             notes.markdown("  \n".join(lines))
-            notes.caption(reading(result))
+            notes.caption(reading(result, probability=False))
 
 
 def _explanations_view(selected, models: list[str], method: str, *, is_story: bool) -> None:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.explain import METHODS
+from core.render import OPACITY
 from dashboard import components, state, trust_panels
 from dashboard.views.common import comparison, images_and_models
 
@@ -118,7 +119,7 @@ key = (
     shared,
     None if trust is None else (trust.substrate, trust.steps, trust.curves),
 )
-html = state.report_html(key, report, shared, 0.6, curves=trust is not None and trust.curves)
+html = state.report_html(key, report, shared, OPACITY, curves=trust is not None and trust.curves)
 components.report_downloads(report, shared=shared, stem="explanation-report", html=html)
 st.subheader("Preview")
 st.caption("The report exactly as it downloads; scroll inside the frame.")
