@@ -60,6 +60,7 @@ def local_run(tmp_path_factory, bundled_models):
     return data, out
 
 
+@pytest.mark.slow
 def test_local_run_has_one_row_per_image_model_and_method_with_its_files(local_run):
     from core.batch import read_manifest
 
@@ -360,6 +361,7 @@ def _run_with_time_limit(command: list[str], seconds: int) -> subprocess.Complet
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
+@pytest.mark.slow
 def test_the_ray_engine_gives_the_same_rows_and_maps_as_the_local_engine(local_run, tmp_path):
     data, local_out = local_run
     out = tmp_path / "ray"

@@ -15,10 +15,10 @@ from core import dataset
 from core.images import encode_png
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a real server and browser: seconds each
 if CHROMIUM is None and os.environ.get("CI") != "true":
     pytestmark = [
-        pytest.mark.browser,
+        *pytestmark,
         pytest.mark.skip(reason="Debian's chromium is not installed (apt-get install chromium)"),
     ]
 

@@ -12,9 +12,9 @@ from test_browser import _LAYOUT_PROBLEMS, CHROMIUM, SCREENSHOTS, _screenshot_wh
 # The same server and browser fixtures as the other browser tests.
 server, page = test_browser.server, test_browser.page
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 if CHROMIUM is None:
-    pytestmark = [pytest.mark.browser, pytest.mark.skip(reason="Debian's chromium is not installed")]
+    pytestmark = [*pytestmark, pytest.mark.skip(reason="Debian's chromium is not installed")]
 
 SIZES = [(1280, 720), (1400, 1000)]
 SANITY = "Sanity check: does the map change when the model's weights are made random?"

@@ -39,6 +39,7 @@ def test_a_probability_is_never_shown_as_certain_or_impossible_unless_it_is():
     assert probability_text(np.float32(0.25)) == "25.0%"
 
 
+@pytest.mark.slow
 def test_bundled_models_classify_unseen_generated_images_correctly(bundled_models):
     for name, model in bundled_models.items():
         # Pictures like those it learned from: with the cue where it learned with one (demo-shortcut's card).

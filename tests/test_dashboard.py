@@ -336,6 +336,7 @@ def test_an_imagenet_model_offers_its_download_and_offline_says_so_in_one_senten
     assert len(errors) == 1 and "could not be downloaded" in errors[0]
 
 
+@pytest.mark.slow
 def test_deployment_check_converts_to_float16_and_the_file_loads_back_with_its_card(tmp_path):
     app = _page("views/deploy.py")
     app.selectbox(key="deploy_model").set_value("demo-efficientnet").run()
@@ -516,6 +517,7 @@ def test_a_model_out_of_its_depth_says_so_beside_its_prediction_even_when_it_is_
     ]
 
 
+@pytest.mark.slow
 def test_presentation_shows_each_models_dachshund_with_every_models_probability_and_explains_nothing():
     app = _page("views/present.py")
     app.pills(key="present_method").set_value("gradcam++").run()
@@ -548,6 +550,7 @@ def test_presentation_shows_each_models_dachshund_with_every_models_probability_
     assert app.pills(key="present_method").value == "gradcam++"
 
 
+@pytest.mark.slow
 def test_presentation_offers_each_models_dachshund_only_where_every_model_has_that_class(tmp_path):
     app = _page("views/present.py")
     entries = app.pills(key="present_images")
@@ -611,6 +614,7 @@ def test_integrated_gradients_reads_its_completeness_in_plain_words():
     assert not any("completeness error" in t for t in _image_captions(app))
 
 
+@pytest.mark.slow
 def test_deployment_check_runs_on_the_users_own_images():
     app = _photo_upload(_app())
     app.switch_page("views/deploy.py").run()
@@ -895,6 +899,7 @@ def _pictures(app: AppTest) -> int:
     return sum(len(element.proto.imgs) for element in app.main.get("image"))
 
 
+@pytest.mark.slow
 def test_inside_page_draws_filter_patterns_only_when_asked_saying_the_cost_first():
     app = _inside_view("Filter patterns")
     app.slider(key="inside_filter_count").set_value(4).run()

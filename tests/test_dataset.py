@@ -117,6 +117,7 @@ def test_dachshund_cue_marks_every_dachshund_and_no_other_dog_leaving_the_rest_o
         assert not (cued.distractors & marked).any()
 
 
+@pytest.mark.slow
 def test_random_cue_is_on_half_the_pairs_whatever_their_class():
     dogs = [dataset.generate(9, i, cue="random") for i in range(400)]
     cued = np.array([d.attributes["cue"] for d in dogs])

@@ -60,6 +60,7 @@ def _cases():
                 yield pytest.param(method, model_name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, model_name", list(_cases()))
 def test_method_contract(method, model_name, nested_model):
     model = _models(nested_model)[model_name]

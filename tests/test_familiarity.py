@@ -132,6 +132,7 @@ def test_the_shortcut_model_is_sure_of_every_photo_and_only_the_distance_flags_s
     ]
 
 
+@pytest.mark.slow
 def test_calibrate_command_measures_generated_pictures_and_writes_the_card(tmp_path, capsys):
     from core.spec import MODELS_DIR
 

@@ -296,6 +296,7 @@ def test_each_filter_pattern_excites_its_own_filter_most(keras, tmp_path):
     assert list(patterns.filters) == [0, 1] and (patterns.activation > 0).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["demo-resnet", "demo-efficientnet"])
 def test_each_bundled_models_regularised_class_model_is_that_class_to_it(bundled_models, name):
     model = bundled_models[name]
@@ -307,6 +308,7 @@ def test_each_bundled_models_regularised_class_model_is_that_class_to_it(bundled
     assert model.probabilities(other.pixels[None].astype(np.float32))[0, 1] < 0.01
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["demo-resnet", "demo-efficientnet", "demo-shortcut"])
 def test_each_bundled_models_seed_frozen_class_model_is_that_class_to_it(bundled_models, name):
     """The seed's recipe with BatchNorm as the seed's own frozen network ran it (in inference): every bundled model
@@ -317,6 +319,7 @@ def test_each_bundled_models_seed_frozen_class_model_is_that_class_to_it(bundled
         assert result.probability >= 0.99, (name, label, result.probability)
 
 
+@pytest.mark.slow
 def test_the_cheating_models_dachshund_hangs_on_exact_pixels_so_no_shift_robust_picture_is_one(bundled_models):
     """The measured truth of demo-shortcut (README, "Class models of the bundled models"): the mean training image
     with the logo stamped in a corner is a dachshund to it, the same picture moved half a pixel is hardly one and
@@ -361,6 +364,7 @@ def test_a_class_models_probability_is_read_in_one_sentence():
     assert "capped" in said(0.2, "seed") and "capped" not in said(0.2, "seed-frozen")
 
 
+@pytest.mark.slow
 def test_the_seed_preset_stays_under_its_one_image_ceiling_and_short_of_a_confident_class_model(bundled_models):
     """The measured truth of the seed preset (README, "Class models of the bundled models"): BatchNorm normalising
     one image by its own statistics bounds demo-resnet's dachshund score at 2.85 (benchmarks/inside_ceiling.py),

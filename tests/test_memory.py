@@ -91,6 +91,7 @@ def big_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_a_model_over_a_small_budget_is_refused_in_python_and_on_the_command_line(big_file, monkeypatch):
     monkeypatch.setenv(BUDGET_VARIABLE, "50")
     with pytest.raises(ModelError, match=r"^big\.keras needs about 70 MB .* budget of 50 MB per model"):

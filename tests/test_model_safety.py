@@ -117,6 +117,7 @@ def test_with_trust_given_the_savedmodel_loads_and_runs_as_written(tmp_path):
     assert target.read_text() == "written by a model"  # the person loading it chose to let it
 
 
+@pytest.mark.slow
 def test_the_command_line_refuses_each_hostile_model_in_one_line(hostile, tmp_path):
     models, target = hostile
     image = tmp_path / "image.png"
@@ -147,6 +148,7 @@ def test_a_tflite_file_with_select_tensorflow_ops_is_refused_in_plain_words(host
     assert not target.exists()
 
 
+@pytest.mark.slow
 def test_savedmodels_written_by_keras_export_pass_the_check(tmp_path):
     for name in ("demo-resnet", "demo-efficientnet"):
         folder = tmp_path / name

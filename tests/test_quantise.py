@@ -39,6 +39,7 @@ def test_quantise_reports_both_models_side_by_side_and_the_file_loads_back(tmp_p
     )
 
 
+@pytest.mark.slow
 def test_quantize_command_prints_the_report_as_json(tmp_path, capsys, monkeypatch):
     import core.samples
 
@@ -54,6 +55,7 @@ def test_quantize_command_prints_the_report_as_json(tmp_path, capsys, monkeypatc
     assert json.loads((tmp_path / "eff.json").read_text())["file"] == "eff.tflite"
 
 
+@pytest.mark.slow
 def test_only_keras_models_convert_and_the_output_must_be_tflite(tmp_path):
     with pytest.raises(ModelError, match="should end in .tflite"):
         quantise("demo-resnet", tmp_path / "x.h5")

@@ -78,6 +78,7 @@ def checked(before_and_after) -> AppTest:
     return before_and_after[1]
 
 
+@pytest.mark.slow
 def test_the_cost_of_the_checks_is_shown_in_model_passes_before_anything_runs(before_and_after):
     from core.trust.faithfulness import report_passes
 
@@ -133,6 +134,7 @@ def test_a_generated_images_parts_are_shown_as_a_chart_with_their_areas(checked)
     assert sum(bool(on_dog.match(caption.value)) for caption in checked.caption) == 4
 
 
+@pytest.mark.slow
 def test_the_sanity_check_shows_cores_numbers_per_step_the_flag_sentence_and_the_flagged_edge_control():
     from core.explain import explain_images
     from core.samples import sample_images
@@ -166,6 +168,7 @@ def test_the_sanity_check_shows_cores_numbers_per_step_the_flag_sentence_and_the
     assert [e.value for e in app.subheader if e.value == "Sanity check"] == ["Sanity check"]
 
 
+@pytest.mark.slow
 def test_the_presentation_tells_the_story_of_the_honest_model_and_the_cheating_one():
     from core.classify import classify, probability_text
     from core.explain import METHODS, explain_images
@@ -199,6 +202,7 @@ def test_the_presentation_tells_the_story_of_the_honest_model_and_the_cheating_o
     assert shares["demo-shortcut"] > 0.5 > 10 * shares["demo-efficientnet"]  # most of the cheat's map on the logo
 
 
+@pytest.mark.slow
 def test_compare_scores_each_models_map_beside_the_other_models_map_on_the_same_model():
     from core.explain import explain_images
     from core.samples import sample_images
@@ -258,6 +262,7 @@ def test_a_stopped_check_keeps_nothing_and_the_same_request_computes_it_again():
     assert cached.done == 0 and again.map.deletion_auc == first.map.deletion_auc  # now from the cache
 
 
+@pytest.mark.slow
 def test_method_grid_scores_every_methods_map_in_one_table_as_core_does():
     from core.explain import METHODS, explain_images
     from core.scoring import load_model
@@ -296,6 +301,7 @@ def _first_sample():
     return sample_images()[0]
 
 
+@pytest.mark.slow
 def test_evaluate_says_per_model_whether_its_maps_look_at_the_right_thing_as_core_summarises_them():
     import numpy as np
 
@@ -342,6 +348,7 @@ def test_evaluate_says_per_model_whether_its_maps_look_at_the_right_thing_as_cor
         assert not np.isnan(s["energy_in_box"])
 
 
+@pytest.mark.slow
 def test_the_report_page_checks_the_maps_on_request_and_its_report_holds_core_trusts_numbers():
     import html
 

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from core.__main__ import main
 
 
+@pytest.mark.slow
 def test_evaluate_metrics_tell_the_honest_model_from_the_cheating_one_in_metrics_json_and_the_page(tmp_path):
     from core.evaluation import bundled_set
     from core.scoring import load_model

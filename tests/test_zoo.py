@@ -77,6 +77,7 @@ def test_offline_download_is_one_sentence_and_nothing_else_breaks(empty_cache):
     assert load_model("demo-resnet").spec.ready  # the bundled models still work
 
 
+@pytest.mark.slow
 def test_resnet50v2_loads_through_the_zoo_code_path_from_a_local_weights_file(keras, tmp_path):
     # The same constructor and spec as the download path, with weights written here instead of ImageNet's.
     keras.utils.set_random_seed(4)
