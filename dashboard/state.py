@@ -740,45 +740,26 @@ def overlay_picture(
     side: int = 640,
     fit=None,
     true_box=None,
-) -> bytes:
+    encoded: bool = True,
+) -> bytes | np.ndarray:
     """core.render.explanation_picture of the map (`digest` its map_digest) on the image at display size, with the
-    box `fit` to it and the image's `true_box` where given, as JPEG bytes, drawn once."""
-    look = (limit, signed, colourmap, exponent, side, opacity, _box_key(fit), _box_key(true_box))
-
-    def picture() -> bytes:
-        drawn = overlay_array(
-            image, raw, digest, limit, signed, opacity=opacity, colourmap=colourmap, exponent=exponent, side=side,
-            fit=fit, true_box=true_box,
-        )  # fmt: skip
-        return picture_file(drawn, photo=True)
-
-    return _drawn().get(("overlay", image.sha256, digest, *look), picture)
-
-
-def overlay_array(
-    image: DecodedImage,
-    raw: np.ndarray,
-    digest: str,
-    limit: float,
-    signed: bool,
-    *,
-    opacity: float,
-    colourmap: str | None,
-    exponent: float,
-    side: int = 640,
-    fit=None,
-    true_box=None,
-) -> np.ndarray:
-    """The picture overlay_picture encodes, (H, W, 3) uint8 (for a download). The coloured layer is kept apart from
-    the opacity, so a new opacity only blends."""
+    box `fit` to it and the image's `true_box` where given: JPEG bytes, drawn once, or with `encoded` False the
+    (H, W, 3) uint8 picture itself (for a download). The coloured layer is kept apart from the opacity, so a new
+    opacity only blends."""
     layer_key = ("layer", image.sha256, side, digest, limit, signed, colourmap, exponent)
 
-    def layer():
-        height, width = shown_image(image, side).shape[:2]
-        return overlay_layer(height, width, raw, limit, signed, colourmap=colourmap, exponent=exponent)
+    def picture() -> np.ndarray:
+        def layer():
+            height, width = shown_image(image, side).shape[:2]
+            return overlay_layer(height, width, raw, limit, signed, colourmap=colourmap, exponent=exponent)
 
-    blended = blend(shown_image(image, side), _drawn().get(layer_key, layer), opacity)
-    return with_boxes(blended, fit, true_box, image.width, image.height)
+        blended = blend(shown_image(image, side), _drawn().get(layer_key, layer), opacity)
+        return with_boxes(blended, fit, true_box, image.width, image.height)
+
+    if not encoded:
+        return picture()
+    key = ("overlay", *layer_key, opacity, _box_key(fit), _box_key(true_box))
+    return _drawn().get(key, lambda: picture_file(picture(), photo=True))
 
 
 def _box_key(box) -> tuple | None:

@@ -830,7 +830,7 @@ def test_pictures_with_their_boxes_drawn_through_the_caches_are_core_renders_own
         expected = explanation_picture(
             photo.pixels, raw, fit, 1.0, False, opacity=opacity, exponent=1.0, side=side, true_box=true_box
         )
-        assert np.array_equal(state.overlay_array(photo, raw, digest, 1.0, False, **look), expected)
+        assert np.array_equal(state.overlay_picture(photo, raw, digest, 1.0, False, **look, encoded=False), expected)
         same = drawn == picture_file(expected, photo=True)
         assert same, (side, opacity)
         for changed in ({"fit": other}, {"fit": None}, {"true_box": None if true_box else truth}):

@@ -85,7 +85,7 @@ for row, selected in enumerate(images):
                 st.download_button(
                     "Overlay PNG",
                     lambda args=(image, explanation.map, digest, limit, signed), look=look: encode_png(
-                        state.overlay_array(*args, **look)
+                        state.overlay_picture(*args, **look, encoded=False)
                     ),
                     file_name=f"{file_stem(image.name)}.{name}.{method}.png",
                     mime="image/png",
