@@ -124,3 +124,37 @@ def test_every_registered_method_costs_at_least_one_pass_and_more_with_a_bigger_
             assert method.passes(
                 {**method.defaults, budget.name: 2 * method.defaults[budget.name]}
             ) == 2 * method.passes(method.defaults)
+
+
+def test_smoothgrad_and_integrated_gradients_hold_a_bounded_number_of_rows_and_give_the_same_maps(
+    keras, tmp_path, monkeypatch
+):
+    """However many noisy copies or path points are asked for, at most ROWS_AT_ONCE are in memory (a session asking
+    for thousands must not take the server's memory), and the maps are those of all the rows at once: chunks
+    that cut across images, with the noise drawn chunk by chunk, change nothing."""
+    import importlib
+
+    module = importlib.import_module("core.explain.saliency")
+    keras.utils.set_random_seed(9)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Dense(1)(keras.layers.Flatten()(keras.layers.Conv2D(3, 3, activation="tanh")(inputs)))
+    loaded = _loaded(keras.Model(inputs, keras.layers.Activation("sigmoid")(x)), tmp_path)
+    pixels = np.random.default_rng(10).uniform(0, 255, (3, 8, 8, 3)).astype(np.float32)
+    targets = np.array([1, 0, 1])
+    whole = {
+        "smoothgrad": smoothgrad(loaded, pixels, targets, samples=7, seed=3),
+        "ig": integrated_gradients(loaded, pixels, targets, steps=7, baseline="grey"),
+    }
+    held = []
+    original = module.input_gradients
+    monkeypatch.setattr(module, "input_gradients", lambda m, rows, *a: held.append(len(rows)) or original(m, rows, *a))
+    monkeypatch.setattr(module, "ROWS_AT_ONCE", 5)  # 21 rows of three images: chunks of 5 cut across images
+    chunked = {
+        "smoothgrad": smoothgrad(loaded, pixels, targets, samples=7, seed=3),
+        "ig": integrated_gradients(loaded, pixels, targets, steps=7, baseline="grey"),
+    }
+    assert held == [5, 5, 5, 5, 1] * 2
+    for name in whole:
+        np.testing.assert_allclose(chunked[name], whole[name], rtol=1e-5, atol=1e-6 * np.abs(whole[name]).max())
+    # The test can fail: another seed draws other noise.
+    assert not np.allclose(smoothgrad(loaded, pixels, targets, samples=7, seed=4), whole["smoothgrad"])

@@ -25,13 +25,36 @@ def smoothgrad(
     seed: int = 0,
     batch_size: int = 32,
 ) -> np.ndarray:
-    """Mean saliency over `samples` copies with Gaussian noise of std `noise` × 255 (Smilkov et al. 2017)."""
+    """Mean saliency over `samples` copies with Gaussian noise of std `noise` × 255 (Smilkov et al. 2017). The
+    copies are made ROWS_AT_ONCE at a time, in the same order and with the same noise as all at once."""
     rng = np.random.default_rng(seed)
-    count = len(pixels)
-    noisy = np.repeat(pixels, samples, axis=0)
-    noisy += rng.normal(0, noise * 255.0, noisy.shape).astype(np.float32)
-    gradients, _ = input_gradients(model, noisy, np.repeat(targets, samples), batch_size)
-    return np.abs(gradients).max(axis=-1).reshape(count, samples, *pixels.shape[1:3]).mean(axis=1)
+    targets = np.asarray(targets)
+    sums = np.zeros(pixels.shape[:3], np.float64)
+    for images, _ in _rows(len(pixels), samples):
+        noisy = pixels[images] + rng.normal(0, noise * 255.0, (len(images), *pixels.shape[1:])).astype(np.float32)
+        gradients, _ = input_gradients(model, noisy, targets[images], batch_size)
+        _add_by_image(sums, images, np.abs(gradients).max(axis=-1))
+    return (sums / samples).astype(np.float32)
+
+
+# Noisy copies (SmoothGrad) or path points (Integrated Gradients) held in memory at once, with their gradients:
+# 256 rows of a 224-pixel model are 150 MB each way, however many copies or points a user asks for.
+ROWS_AT_ONCE = 256
+
+
+def _rows(count: int, per_image: int):
+    """The rows of `count` images × `per_image` copies, each image's copies in turn, ROWS_AT_ONCE at a time: for
+    each chunk, the image and the copy of every row (two int arrays)."""
+    total, rows = count * per_image, ROWS_AT_ONCE
+    for start in range(0, total, rows):
+        index = np.arange(start, min(start + rows, total))
+        yield index // per_image, index % per_image
+
+
+def _add_by_image(sums: np.ndarray, images: np.ndarray, values: np.ndarray) -> None:
+    """sums[i] += the sum of the rows of `values` that belong to image i (the rows of one image are together)."""
+    for image in np.unique(images):
+        sums[image] += values[images == image].sum(axis=0, dtype=np.float64)
 
 
 BASELINES = ("black", "grey", "white", "blur")
@@ -69,10 +92,14 @@ def integrated_gradients(
     the map sums to about score(x) − score(x′); see `completeness_error`."""
     reference = baseline_of(pixels, baseline)
     alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)
-    path = reference[:, None] + alphas[None, :, None, None, None] * (pixels - reference)[:, None]
-    gradients, _ = input_gradients(model, path.reshape(-1, *pixels.shape[1:]), np.repeat(targets, steps), batch_size)
-    mean_gradient = gradients.reshape(len(pixels), steps, *pixels.shape[1:]).mean(axis=1)
-    return ((pixels - reference) * mean_gradient).sum(axis=-1)
+    difference = pixels - reference
+    targets = np.asarray(targets)
+    sums = np.zeros(pixels.shape, np.float64)
+    for images, points in _rows(len(pixels), steps):  # ROWS_AT_ONCE points of the paths at a time
+        path = reference[images] + alphas[points, None, None, None] * difference[images]
+        gradients, _ = input_gradients(model, path, targets[images], batch_size)
+        _add_by_image(sums, images, gradients)
+    return (difference * (sums / steps)).sum(axis=-1).astype(np.float32)
 
 
 def completeness_error(
