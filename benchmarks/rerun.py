@@ -1,8 +1,9 @@
-"""Server time of a rerun of the Saliency or Compare page over results already computed: 8 images x 2 models.
+"""Server time of a rerun of the Saliency, Compare or Bounding boxes page over results already computed: 8 images x
+2 models.
 
 Three changes a user makes after the maps are computed, each run through Streamlit's AppTest (the script, the
-widgets and st.image's encoding, without a browser): a plain rerun, a change of the overlay opacity, and a switch
-back to a method already explained. Every result is cached before timing starts, so what is measured is drawing.
+widgets and st.image's encoding, without a browser): a plain rerun, a change of the overlay opacity (of the box's
+tol on the Bounding boxes page), and a switch back to a method already explained. Every result is cached before timing starts, so what is measured is drawing.
 
 These machines are shared, so each timed rerun sits between two runs of a fixed reference workload (encoding a
 640x640 photo as PNG and JPEG, the kind of work a rerun does), and the table shows, besides the milliseconds, the
@@ -12,7 +13,7 @@ with its range (min-max). The whole AppTest run also holds what Streamlit does a
 (the full garbage collection of `runner.postScriptGC`, which `dashboard/state.py` keeps short by freezing the
 long-lived objects once the models are loaded).
 
-    .venv/bin/python -m benchmarks.rerun [--page saliency|compare] [--repeats 7] [--profile FOLDER]
+    .venv/bin/python -m benchmarks.rerun [--page saliency|compare|boxes] [--repeats 7] [--profile FOLDER]
 
 --profile FOLDER writes one cProfile per change (of the script's own thread, where the page runs) for
 `python -m pstats`; its times then include the profiler's overhead.
@@ -37,6 +38,13 @@ APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 SAMPLES = (0, 1, 2, 3, 8, 9, 10, 11)
 # Opacities never shown before in the run, so each change draws new pictures (the default is 0.65).
 OPACITIES = tuple(round(step * 0.05, 2) for step in range(1, 21) if step != 13)
+# On the Bounding boxes page the second change is the box's tol instead, never the default 0.9 either.
+TOLS = tuple(round(0.5 + step * 0.02, 2) for step in range(20) if step != 10)
+SECOND_CHANGE = {
+    "saliency": ("opacity change", "saliency_opacity", OPACITIES),
+    "compare": ("opacity change", "compare_opacity", OPACITIES),
+    "boxes": ("tol change", "boxes_tol", TOLS),
+}
 
 
 def _reference() -> float:
@@ -100,30 +108,31 @@ def _pictures(app) -> int:
 
 def _scenarios(app, page: str):
     """Each scenario: a name and a function that changes the app's state (the timed part is the rerun)."""
-    opacities = iter(OPACITIES)
+    title, slider, values = SECOND_CHANGE[page]
+    values = iter(values)
 
     def plain() -> None:
         pass
 
-    def opacity() -> None:
-        app.slider(key=f"{page}_opacity").set_value(next(opacities))
+    def second() -> None:
+        app.slider(key=slider).set_value(next(values))
 
     def method_back() -> None:
         app.session_state[f"{page}_method"] = "gradcam"
         app.run()  # the switch away is not timed: only the switch back to saliency
         app.session_state[f"{page}_method"] = "saliency"
 
-    return [("plain rerun", plain), ("opacity change", opacity), ("switch back to a method", method_back)]
+    return [("plain rerun", plain), (title, second), ("switch back to a method", method_back)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--page", choices=("saliency", "compare"), default="saliency")
+    parser.add_argument("--page", choices=tuple(SECOND_CHANGE), default="saliency")
     parser.add_argument("--repeats", type=int, default=7, help=f"at most {len(OPACITIES) - 1}")
     parser.add_argument("--profile", type=Path, help="write a cProfile of each change into this folder")
     options = parser.parse_args()
     if not 1 <= options.repeats < len(OPACITIES):
-        parser.error(f"--repeats must be between 1 and {len(OPACITIES) - 1}: each opacity change draws a new opacity")
+        parser.error(f"--repeats must be between 1 and {len(OPACITIES) - 1}: each opacity or tol is a new one")
     core.quiet_tensorflow()
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # AppTest's session state warns outside a script run
     script = _ScriptThread()
