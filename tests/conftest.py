@@ -58,3 +58,22 @@ def bundled_models():
     from core.scoring import load_model
 
     return {name: load_model(name) for name in BUNDLED}
+
+
+# Tests of more than about five seconds are marked slow, so `-m "not slow"` stays a quick loop. A test that takes
+# more than twice that without the mark is named at the end of the run (never failed: these machines are noisy).
+UNMARKED_SLOW_SECONDS = 10.0
+_unmarked_slow: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "teardown" and "slow" not in report.keywords:
+        _unmarked_slow[report.nodeid] = _unmarked_slow.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    over = {node: seconds for node, seconds in _unmarked_slow.items() if seconds > UNMARKED_SLOW_SECONDS}
+    if over:
+        terminalreporter.write_sep("-", f"over {UNMARKED_SLOW_SECONDS:.0f} s without @pytest.mark.slow: mark them")
+        for node, seconds in sorted(over.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{seconds:6.1f} s  {node}")
