@@ -3,7 +3,8 @@
 
 Three changes a user makes after the maps are computed, each run through Streamlit's AppTest (the script, the
 widgets and st.image's encoding, without a browser): a plain rerun, a change of the overlay opacity (of the box's
-tol on the Bounding boxes page), and a switch back to a method already explained. Every result is cached before timing starts, so what is measured is drawing.
+tol on the Bounding boxes page), and a switch back to a method already explained. Every result is cached before
+timing starts, so what is measured is drawing.
 
 These machines are shared, so each timed rerun sits between two runs of a fixed reference workload (encoding a
 640x640 photo as PNG and JPEG, the kind of work a rerun does), and the table shows, besides the milliseconds, the
