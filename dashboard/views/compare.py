@@ -7,7 +7,7 @@ import streamlit as st
 from core.agreement import SCORES, agreeing_share, mean_agreement
 from core.explain import METHODS
 from core.images import encode_png
-from core.render import PER_IMAGE, PER_MAP, colour_limits, limit_caption
+from core.render import PER_IMAGE, PER_MAP, limit_caption
 from dashboard import components, state, trust_panels
 from dashboard.views.common import all_labels, comparison, file_stem, images_and_models
 
@@ -55,7 +55,9 @@ scores = result.agreements(method)
 words = {key: score.read(percent) for key, score in SCORES.items()}  # (label, reading, detail)
 if not result.class_sets.same:
     st.info(result.class_sets.sentence(*models))
-limits = colour_limits(result.maps(method), signed, scale)
+maps = result.maps(method)
+digests = {key: state.map_digest(raw) for key, raw in maps.items()}  # each map's fingerprint, for the kept pictures
+limits = state.limits_of(maps, digests, signed, scale)
 slots = {}  # (model, row): where that map's trust checks go, under its notes, filled once they are computed
 for row, selected in enumerate(images):
     image = selected.image
@@ -74,7 +76,7 @@ for row, selected in enumerate(images):
                 opacity=opacity, colourmap=colourmap, exponent=METHODS[method].overlay_exponent,
                 fit=explanation.fit, true_box=selected.box,
             )  # fmt: skip
-            digest = state.map_digest(explanation.map)
+            digest = digests[(name, row)]
             picture = state.overlay_picture(image, explanation.map, digest, limit, signed, **look)
             with verdicts[index]:
                 familiarity = components.verdict(result.predictions[name][row], name, named=True, note=False)
